@@ -1,0 +1,20 @@
+"""funcgrad: JAX-style functional autodiff for NumPy code, compiled with Numba.
+
+>>> import funcgrad as fg
+>>> import funcgrad.numpy as fnp
+>>> fg.grad(lambda x: fnp.sum(fnp.tanh(x)))(np.zeros(3))
+array([1., 1., 1.])
+"""
+from . import errors, tree_util  # noqa: F401
+from . import numpy  # noqa: F401
+from . import scipy  # noqa: F401
+from .config import config  # noqa: F401
+from .core.graph import Graph  # noqa: F401
+from .primitives import stop_gradient  # noqa: F401
+from .transforms.custom import custom_jvp, custom_vjp  # noqa: F401
+from .transforms.jacobians import hessian, jacfwd, jacobian, jacrev, linearize  # noqa: F401
+from .transforms.jit import disable_jit, jit, make_graph  # noqa: F401
+from .transforms.jvp import jvp  # noqa: F401
+from .transforms.reverse import grad, value_and_grad, vjp  # noqa: F401
+
+__version__ = "0.1.0"

@@ -1,0 +1,49 @@
+"""Global switches: ``fg.config.update("debug_nans", True)``."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .errors import FuncgradValueError
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+class Config:
+    """funcgrad's runtime options. Read them as attributes, set them with ``update``."""
+
+    _defaults = {
+        "debug_nans": False,
+        "log_compiles": False,
+        "disable_jit": False,
+        "cache_dir": None,
+    }
+
+    def __init__(self) -> None:
+        self._values: dict[str, Any] = dict(self._defaults)
+        self._values["debug_nans"] = _env_flag("FUNCGRAD_DEBUG_NANS")
+        self._values["log_compiles"] = _env_flag("FUNCGRAD_LOG_COMPILES")
+        self._values["disable_jit"] = _env_flag("FUNCGRAD_DISABLE_JIT")
+        self._values["cache_dir"] = os.environ.get("FUNCGRAD_CACHE_DIR") or None
+
+    def update(self, name: str, value: Any) -> None:
+        if name not in self._values:
+            raise FuncgradValueError(
+                f"config.update: unknown option {name!r}; known options: "
+                + ", ".join(sorted(self._values))
+            )
+        self._values[name] = value
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def read(self, name: str) -> Any:
+        return self._values[name]
+
+
+config = Config()

@@ -1,0 +1,24 @@
+"""Evaluate a graph by binding its primitives: NumPy when values are concrete,
+or the active transformation's rules when they are traced."""
+from __future__ import annotations
+
+from .graph import Literal
+from .trace import bind
+
+
+def eval_graph(graph, consts, args):
+    """Run ``graph`` on ``consts`` and ``args``; returns the list of outputs."""
+    env = {}
+    for v, x in zip(graph.constvars, consts):
+        env[id(v)] = x
+    for v, x in zip(graph.invars, args):
+        env[id(v)] = x
+    for e in graph.eqns:
+        ins = [x.val if isinstance(x, Literal) else env[id(x)] for x in e.inputs]
+        out = bind(e.prim, ins, e.params)
+        if e.prim.multiple_results:
+            for v, o in zip(e.outvars, out):
+                env[id(v)] = o
+        else:
+            env[id(e.outvars[0])] = out
+    return [x.val if isinstance(x, Literal) else env[id(x)] for x in graph.outvars]

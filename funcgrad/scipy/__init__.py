@@ -1,0 +1,2 @@
+"""``funcgrad.scipy``: differentiable pieces of SciPy."""
+from . import special  # noqa: F401

@@ -1,0 +1,215 @@
+"""User-defined derivative rules: ``custom_jvp`` and ``custom_vjp``."""
+from __future__ import annotations
+
+import functools
+
+from ..core.trace import Tracer
+from ..errors import FuncgradTypeError, FuncgradValueError
+from ..tree_util import tree_flatten
+from ._args import as_input, zeros_like_leaf
+from .jvp import JVPTracer, JVPTrace
+from .reverse import CustomRule, Node, ReverseTrace, RevTracer, vjp
+
+
+def _top_trace(leaves):
+    top = None
+    for x in leaves:
+        if isinstance(x, Tracer) and (top is None or x._trace.level > top.level):
+            top = x._trace
+    return top
+
+
+def _lower(x, trace, attr="primal"):
+    if isinstance(x, Tracer) and x._trace is trace:
+        return getattr(x, attr)
+    return x
+
+
+class custom_jvp:
+    """A function with a hand-written JVP rule (JAX semantics).
+
+    >>> @custom_jvp
+    ... def f(x):
+    ...     return fnp.log1p(fnp.exp(x))
+    >>> @f.defjvp
+    ... def f_jvp(primals, tangents):
+    ...     (x,), (t,) = primals, tangents
+    ...     return f(x), t * fg.scipy.special.expit(x)
+
+    Reverse mode uses the transpose of the rule, so ``grad`` sees it too.
+    """
+
+    def __init__(self, fun, nondiff_argnums=()):
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self.jvp_rule = None
+        self.nondiff_argnums = tuple(nondiff_argnums)
+
+    def defjvp(self, jvp_rule):
+        self.jvp_rule = jvp_rule
+        return jvp_rule
+
+    def defjvps(self, *tangent_fns):
+        """One function per argument: ``fn(t, ans, *primals) -> tangent contribution``."""
+        def rule(primals, tangents):
+            ans = self.fun(*primals)
+            out = None
+            for fn, t in zip(tangent_fns, tangents):
+                if fn is None:
+                    continue
+                c = fn(t, ans, *primals)
+                out = c if out is None else out + c
+            return ans, out
+
+        self.jvp_rule = rule
+
+    def __call__(self, *args):
+        if self.jvp_rule is None:
+            raise FuncgradTypeError(f"custom_jvp function {self.__name__} has no rule: call .defjvp first")
+        if self.nondiff_argnums:
+            static = {i: args[i] for i in self.nondiff_argnums}
+            dyn_idx = [i for i in range(len(args)) if i not in static]
+            return _custom_jvp_call(self, [args[i] for i in dyn_idx], static, dyn_idx)
+        return _custom_jvp_call(self, list(args), {}, list(range(len(args))))
+
+
+def _merge(dyn, static, dyn_idx):
+    full = [None] * (len(dyn) + len(static))
+    for i, a in zip(dyn_idx, dyn):
+        full[i] = a
+    for i, a in static.items():
+        full[i] = a
+    return full
+
+
+def _custom_jvp_call(cf, dyn, static, dyn_idx):
+    leaves, _ = tree_flatten(dyn)
+    top = _top_trace(leaves)
+
+    def call_rule(primals, tangents):
+        if static:
+            args_static = [static[i] for i in sorted(static)]
+            return cf.jvp_rule(*args_static, tuple(primals), tuple(tangents))
+        return cf.jvp_rule(tuple(primals), tuple(tangents))
+
+    if isinstance(top, JVPTrace):
+        primals = [_lower_tree(a, top) for a in dyn]
+        tangents = [_tangent_tree(a, top) for a in dyn]
+        out, tout = call_rule(primals, tangents)
+        o_leaves, o_def = tree_flatten(out)
+        t_leaves, t_def = tree_flatten(tout)
+        if o_def != t_def:
+            raise FuncgradValueError(f"custom_jvp rule of {cf.__name__}: primal output {o_def} and "
+                                     f"tangent output {t_def} differ in structure")
+        return o_def.unflatten(JVPTracer(top, o, t) for o, t in zip(o_leaves, t_leaves))
+    if isinstance(top, ReverseTrace):
+        primals = [_lower_tree(a, top) for a in dyn]
+        out = cf.fun(*_merge(primals, static, dyn_idx))
+
+        def lin(*ts):
+            return call_rule(primals, ts)[1]
+
+        def rule_vjp(g, ans, in_primals, needs):
+            zeros = [_zeros_tree(p) for p in primals]
+            _, f_vjp = vjp(lin, *zeros)
+            cts = f_vjp(o_def.unflatten(g))
+            return tree_flatten(list(cts))[0]
+
+        o_leaves, o_def = tree_flatten(out)
+        return _record(top, dyn, o_leaves, o_def, rule_vjp, cf.__name__)
+    return cf.fun(*_merge(dyn, static, dyn_idx))
+
+
+def _lower_tree(a, trace):
+    leaves, d = tree_flatten(a)
+    return d.unflatten([_lower(x, trace) for x in leaves])
+
+
+def _tangent_tree(a, trace):
+    leaves, d = tree_flatten(a)
+    out = []
+    for x in leaves:
+        if isinstance(x, JVPTracer) and x._trace is trace:
+            out.append(x.tangent if x.tangent is not None else zeros_like_leaf(x.primal))
+        else:
+            out.append(zeros_like_leaf(x))
+    return d.unflatten(out)
+
+
+def _zeros_tree(a):
+    leaves, d = tree_flatten(a)
+    return d.unflatten([zeros_like_leaf(as_input(x)) for x in leaves])
+
+
+def _record(trace, dyn, o_leaves, o_def, rule_vjp, name):
+    """Put one custom node on the reverse-mode tape."""
+    in_leaves, _ = tree_flatten(dyn)
+    parents = [x.key if isinstance(x, RevTracer) and x._trace is trace else None for x in in_leaves]
+    if all(p is None for p in parents):
+        return o_def.unflatten(o_leaves)
+    rule = CustomRule(rule_vjp, name)
+    node = Node(rule, {}, parents, [_lower(x, trace) for x in in_leaves], o_leaves, len(o_leaves))
+    trace.main.data.append(node)
+    return o_def.unflatten(RevTracer(trace, o, (node, i)) for i, o in enumerate(o_leaves))
+
+
+class custom_vjp:
+    """A function with a hand-written VJP (JAX semantics): ``f.defvjp(fwd, bwd)`` where
+    ``fwd(*args) -> (out, residuals)`` and ``bwd(residuals, g) -> tuple of cotangents``.
+
+    >>> @custom_vjp
+    ... def clip_grad(x):
+    ...     return x
+    >>> clip_grad.defvjp(lambda x: (x, None), lambda res, g: (fnp.clip(g, -1, 1),))
+    """
+
+    def __init__(self, fun, nondiff_argnums=()):
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self.fwd = None
+        self.bwd = None
+        self.nondiff_argnums = tuple(nondiff_argnums)
+
+    def defvjp(self, fwd, bwd):
+        self.fwd, self.bwd = fwd, bwd
+
+    def __call__(self, *args):
+        if self.fwd is None:
+            raise FuncgradTypeError(f"custom_vjp function {self.__name__} has no rule: call .defvjp first")
+        static = {i: args[i] for i in self.nondiff_argnums}
+        dyn_idx = [i for i in range(len(args)) if i not in static]
+        dyn = [args[i] for i in dyn_idx]
+        leaves, _ = tree_flatten(dyn)
+        top = _top_trace(leaves)
+        if not isinstance(top, ReverseTrace):
+            return self.fun(*args)
+        primals = [_lower_tree(a, top) for a in dyn]
+        res = self.fwd(*_merge(primals, static, dyn_idx))
+        if not (isinstance(res, tuple) and len(res) == 2):
+            raise FuncgradTypeError(f"custom_vjp fwd of {self.__name__} must return (output, residuals)")
+        out, residuals = res
+        o_leaves, o_def = tree_flatten(out)
+        static_args = [static[i] for i in sorted(static)]
+        bwd, fname = self.bwd, self.__name__
+
+        def rule_vjp(g, ans, in_primals, needs):
+            g = [zeros_like_leaf(o) if c is None else c for c, o in zip(g, o_leaves)]
+            cts = bwd(*static_args, residuals, o_def.unflatten(g))
+            if not isinstance(cts, (tuple, list)) or len(cts) != len(dyn):
+                raise FuncgradValueError(
+                    f"custom_vjp bwd of {fname} must return a tuple with one cotangent per "
+                    f"differentiable argument ({len(dyn)}), got {type(cts).__name__}"
+                    + (f" of length {len(cts)}" if isinstance(cts, (tuple, list)) else ""))
+            flat = []
+            for c, p in zip(cts, primals):
+                c_leaves, c_def = tree_flatten(c)
+                p_leaves, p_def = tree_flatten(p)
+                if c is None:
+                    c_leaves = [None] * len(p_leaves)
+                elif c_def != p_def:
+                    raise FuncgradValueError(f"custom_vjp bwd of {fname}: cotangent structure {c_def} "
+                                             f"does not match the argument's {p_def}")
+                flat.extend(c_leaves)
+            return flat
+
+        return _record(top, dyn, o_leaves, o_def, rule_vjp, self.__name__)

@@ -1,0 +1,287 @@
+"""Reverse mode: record a tape of primitive applications, then run their VJP
+rules backwards. The VJP rules are themselves traceable, so reverse mode nests
+(``grad(grad(f))``) and composes with ``jvp``, ``vmap`` and ``jit``."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.trace import Trace, Tracer, bind, get_aval, innermost_concrete, new_main
+from ..errors import FuncgradTypeError, FuncgradValueError, at_user_line
+from ..tree_util import tree_flatten, tree_map
+from ._args import (
+    as_input, as_output, check_float_args, dtype_of, fun_name, normalize_argnums, zeros_like_leaf,
+)
+
+
+class Node:
+    """One recorded application: ``rule`` maps output cotangents to input cotangents."""
+
+    __slots__ = ("prim", "params", "parents", "primals", "out", "nout")
+
+    def __init__(self, prim, params, parents, primals, out, nout):
+        self.prim = prim
+        self.params = params
+        self.parents = parents  # per input: (Node, output index) or None
+        self.primals = primals
+        self.out = out
+        self.nout = nout
+
+
+class RevTracer(Tracer):
+    __slots__ = ("primal", "key")
+
+    def __init__(self, trace, primal, key):
+        self._trace = trace
+        self.primal = primal
+        self.key = key  # (Node, output index), or None for a constant
+
+    @property
+    def aval(self):
+        return get_aval(self.primal)
+
+    def concrete_value(self):
+        return innermost_concrete(self.primal)
+
+
+class ReverseTrace(Trace):
+    __slots__ = ()
+
+    def pure(self, val):
+        return RevTracer(self, val, None)
+
+    lift = pure
+
+    def process_primitive(self, prim, tracers, params):
+        primals = [t.primal for t in tracers]
+        out = bind(prim, primals, params)
+        parents = [t.key for t in tracers]
+        if not prim.differentiable or all(k is None for k in parents):
+            if prim.multiple_results:
+                return [RevTracer(self, o, None) for o in out]
+            return RevTracer(self, out, None)
+        tape = self.main.data
+        if prim.multiple_results:
+            node = Node(prim, params, parents, primals, out, len(out))
+            tape.append(node)
+            return [RevTracer(self, o, (node, i) if dtype_of(o).kind == "f" else None) for i, o in enumerate(out)]
+        node = Node(prim, params, parents, primals, out, 1)
+        tape.append(node)
+        return RevTracer(self, out, (node, 0) if dtype_of(out).kind == "f" else None)
+
+
+class CustomRule:
+    """Stands in for a primitive on the tape when a custom VJP was given."""
+
+    __slots__ = ("vjp", "multiple_results", "name")
+
+    def __init__(self, vjp, name):
+        self.vjp = vjp
+        self.multiple_results = True
+        self.name = name
+
+
+def _accumulate(cts, key, g):
+    prev = cts.get(key)
+    cts[key] = g if prev is None else prev + g
+
+
+def backward(tape, seeds):
+    """Run the tape backwards from ``seeds`` [(key, cotangent)]; returns the cotangent dict."""
+    cts: dict = {}
+    for key, g in seeds:
+        if key is not None:
+            _accumulate(cts, (id(key[0]), key[1]), g)
+    for node in reversed(tape):
+        nid = id(node)
+        if node.prim is None:  # an input leaf
+            continue
+        if node.nout == 1 and not node.prim.multiple_results:
+            g = cts.pop((nid, 0), None)
+            if g is None:
+                continue
+        else:
+            g = [cts.pop((nid, i), None) for i in range(node.nout)]
+            if all(x is None for x in g):
+                continue
+        needs = [p is not None for p in node.parents]
+        in_cts = node.prim.vjp(g, node.out, node.primals, needs, **node.params)
+        for parent, c in zip(node.parents, in_cts):
+            if parent is not None and c is not None:
+                _accumulate(cts, (id(parent[0]), parent[1]), c)
+    return cts
+
+
+def _check_cotangent(ct, primal, i):
+    if isinstance(ct, Tracer) or isinstance(primal, Tracer):
+        cs, ps = tuple(ct.shape) if hasattr(ct, "shape") else np.shape(ct), tuple(get_aval(primal).shape)
+    else:
+        cs, ps = np.shape(ct), np.shape(primal)
+    if cs != ps:
+        raise FuncgradValueError(at_user_line(
+            f"vjp: cotangent {i} has shape {cs} but the output it pairs with has shape {ps}"))
+
+
+def vjp_flat(fun, primals):
+    """``fun`` on flat lists. Returns (flat outputs, backward_fn, trace); ``backward_fn(cts)``
+    gives one cotangent per primal (zeros where no path exists)."""
+    tape: list = []
+    with new_main(ReverseTrace, tape, name="grad") as main:
+        trace = main.trace
+        ins = []
+        for p in primals:
+            if dtype_of(p).kind == "f":
+                leaf = Node(None, None, (), (), p, 1)
+                tape.append(leaf)
+                ins.append(RevTracer(trace, p, (leaf, 0)))
+            else:
+                ins.append(RevTracer(trace, p, None))
+        outs, extra = fun(*ins)
+        out_primals, out_keys = [], []
+        for o in outs:
+            if isinstance(o, RevTracer) and o._trace is trace:
+                out_primals.append(o.primal)
+                out_keys.append(o.key)
+            else:
+                out_primals.append(o)
+                out_keys.append(None)
+        extra = lower_aux(extra, trace)
+    in_keys = [t.key for t in ins]
+
+    def backward_fn(cts):
+        seeds = []
+        for i, (key, ct, p) in enumerate(zip(out_keys, cts, out_primals)):
+            _check_cotangent(ct, p, i)
+            if key is not None:
+                seeds.append((key, ct))
+        res = backward(tape, seeds)
+        grads = []
+        for key, p in zip(in_keys, primals):
+            g = None if key is None else res.get((id(key[0]), 0))
+            if g is None:
+                g = zeros_like_leaf(p)
+            elif dtype_of(g) != dtype_of(p):
+                from ..primitives import convert
+
+                g = convert(g, dtype_of(p))
+            grads.append(g)
+        return grads
+
+    return out_primals, backward_fn, extra
+
+
+def lower_aux(tree, trace):
+    """Replace this trace's tracers in ``tree`` by the values under them."""
+    def lower(x):
+        while isinstance(x, Tracer) and x._trace is trace:
+            x = x.primal
+        return x
+
+    if trace is None:
+        return tree
+    return tree_map(lower, tree)
+
+
+def vjp(fun, *primals, has_aux=False):
+    """Reverse-mode derivative: ``(out, vjp_fn)`` (plus ``aux`` with ``has_aux``).
+
+    ``vjp_fn(cotangent)`` returns a tuple with one cotangent per primal.
+
+    >>> import funcgrad as fg, funcgrad.numpy as fnp
+    >>> out, f_vjp = fg.vjp(fnp.sin, 0.0)
+    >>> f_vjp(1.0)
+    (array(1.),)
+    """
+    p_leaves, p_def = tree_flatten(tuple(primals))
+    p_leaves = [as_input(p) for p in p_leaves]
+    out_def = []
+
+    def flat_fun(*leaves):
+        out = fun(*p_def.unflatten(leaves))
+        aux = None
+        if has_aux:
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise FuncgradTypeError(f"has_aux=True: {fun_name(fun)} must return a pair (output, aux)")
+            out, aux = out
+        o_leaves, d = tree_flatten(out)
+        out_def.append(d)
+        return o_leaves, aux
+
+    out_leaves, backward_fn, aux = vjp_flat(flat_fun, p_leaves)
+    o_def = out_def[0]
+
+    def vjp_fn(ct):
+        c_leaves, c_def = tree_flatten(ct)
+        if c_def != o_def:
+            raise FuncgradValueError(at_user_line(
+                f"vjp: the cotangent has tree structure {c_def} but {fun_name(fun)}'s output has "
+                f"structure {o_def}; pass a cotangent shaped like the output"))
+        grads = backward_fn([as_input(c) for c in c_leaves])
+        return tuple(p_def.unflatten([as_output(g) for g in grads]))
+
+    out = o_def.unflatten([as_output(o) for o in out_leaves])
+    if has_aux:
+        return out, vjp_fn, aux
+    return out, vjp_fn
+
+
+def _value_and_grad_impl(fun, argnums, has_aux, transform, args, kwargs):
+    single, nums = normalize_argnums(argnums, len(args), fun, transform)
+    check_float_args(fun, args, nums, transform)
+    dyn = [args[i] for i in nums]
+
+    def partial_fun(*dyn_args):
+        full = list(args)
+        for i, a in zip(nums, dyn_args):
+            full[i] = a
+        return fun(*full, **kwargs)
+
+    res = vjp(partial_fun, *dyn, has_aux=has_aux)
+    out, vjp_fn = res[0], res[1]
+    if not (hasattr(out, "shape") and hasattr(out, "dtype")) or tuple(out.shape) != ():
+        shape = getattr(out, "shape", None)
+        raise FuncgradTypeError(at_user_line(
+            f"{transform}: {fun_name(fun)} must return a scalar (0-d) value, got "
+            + (f"an array of shape {tuple(shape)}" if shape is not None else f"a {type(out).__name__}")
+            + "; use jacrev/vjp for non-scalar outputs, or reduce (e.g. .sum()) first"))
+    if dtype_of(out).kind != "f":
+        raise FuncgradTypeError(at_user_line(
+            f"{transform}: {fun_name(fun)} returned a {dtype_of(out)} value; grad needs a float output"))
+    one = np.ones((), dtype=dtype_of(out))
+    grads = vjp_fn(one)
+    g = grads[0] if single else tuple(grads)
+    if has_aux:
+        return (out, res[2]), g
+    return out, g
+
+
+def value_and_grad(fun, argnums=0, has_aux=False):
+    """``fun``'s value and its gradient with respect to ``argnums``.
+
+    >>> import funcgrad as fg, funcgrad.numpy as fnp
+    >>> fg.value_and_grad(lambda x: fnp.sum(x ** 2))(np.array([1.0, 2.0]))
+    (array(5.), array([2., 4.]))
+    """
+    def wrapped(*args, **kwargs):
+        return _value_and_grad_impl(fun, argnums, has_aux, "value_and_grad", args, kwargs)
+
+    wrapped.__name__ = f"value_and_grad({fun_name(fun)})"
+    wrapped.__wrapped__ = fun
+    return wrapped
+
+
+def grad(fun, argnums=0, has_aux=False):
+    """The gradient of scalar-valued ``fun`` with respect to argument(s) ``argnums``.
+
+    >>> import funcgrad as fg, funcgrad.numpy as fnp
+    >>> fg.grad(fnp.tanh)(0.0)
+    array(1.)
+    """
+    def wrapped(*args, **kwargs):
+        (out_aux, g) = _value_and_grad_impl(fun, argnums, has_aux, "grad", args, kwargs)
+        if has_aux:
+            return g, out_aux[1]
+        return g
+
+    wrapped.__name__ = f"grad({fun_name(fun)})"
+    wrapped.__wrapped__ = fun
+    return wrapped
