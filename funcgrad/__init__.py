@@ -14,6 +14,7 @@ from .primitives import stop_gradient  # noqa: F401
 from .transforms.custom import custom_jvp, custom_vjp  # noqa: F401
 from .transforms.jacobians import hessian, jacfwd, jacobian, jacrev, linearize  # noqa: F401
 from .transforms.jit import disable_jit, jit, make_graph  # noqa: F401
+from .transforms.batching import vmap  # noqa: F401
 from .transforms.jvp import jvp  # noqa: F401
 from .transforms.reverse import grad, value_and_grad, vjp  # noqa: F401
 

@@ -337,3 +337,122 @@ def index_set(x, v, idx, spec):
 
 def argsort(x, axis, descending=False):
     return argsort_p.bind(x, axis=int(axis), descending=bool(descending))
+
+
+# -- batching of indexing (vmap) -----------------------------------------------------------------
+def _complete_spec(spec, ndim):
+    used = sum(1 for e in spec if e[0] != "none")
+    return tuple(spec) + (("slice", None, None, None),) * (ndim - used)
+
+
+def _is_advanced(e, has_arrays):
+    return e[0] == "array" or (has_arrays and e[0] == "int")
+
+
+def _adv_contiguous(spec, has_arrays):
+    pos = [i for i, e in enumerate(spec) if _is_advanced(e, has_arrays)]
+    return not pos or pos[-1] - pos[0] + 1 == len(pos)
+
+
+def _all_advanced(spec, x_shape, idx, idx_dims, size):
+    """Rewrite an index as integer arrays only, with a leading batch index: the result of
+    ``x[(arange(size), *arrays)]`` is the batched result with the batch axis first."""
+    spec = _complete_spec(spec, len(x_shape))
+    # integer entries count as advanced: without arrays their group has no dims, so placement is moot
+    has_arrays = True
+    per = [shape_of(a) if d is None else shape_of(a)[:d] + shape_of(a)[d + 1:] for a, d in zip(idx, idx_dims)]
+    adv_shape = np.broadcast_shapes(*per) if per else ()
+    contiguous = _adv_contiguous(spec, has_arrays)
+    layout, dim = [], 0  # output dims: ("basic", spec position, size) and one ("adv",) group
+    group_added = False
+    for i, e in enumerate(spec):
+        if _is_advanced(e, has_arrays):
+            if not group_added:
+                layout.append(("adv",))
+                group_added = True
+            dim += 1
+        elif e[0] == "none":
+            layout.append(("basic", i, 1))
+        else:
+            n = len(range(*slice(e[1], e[2], e[3]).indices(x_shape[dim])))
+            layout.append(("basic", i, n))
+            dim += 1
+    if not contiguous and group_added:
+        layout.remove(("adv",))
+        layout.insert(0, ("adv",))
+    out_dims = []
+    for item in layout:
+        out_dims.extend(adv_shape if item[0] == "adv" else (item[2],))
+    rank = len(out_dims)
+    g = next((k for k, it in enumerate(layout) if it[0] == "adv"), 0)
+    gpos = sum(len(adv_shape) if it[0] == "adv" else 1 for it in layout[:g])
+    arrays = [np.arange(size).reshape((size,) + (1,) * rank)]
+    dim = 0
+    for i, e in enumerate(spec):
+        if e[0] == "none":
+            continue
+        if e[0] == "array":
+            a, d = idx[e[1]], idx_dims[e[1]]
+            s = per[e[1]]
+            lead = (1,) * (len(adv_shape) - len(s))
+            tail = (1,) * (rank - gpos - len(adv_shape))
+            if d is None:
+                arrays.append(reshape(a, (1,) + (1,) * gpos + lead + s + tail))
+            else:
+                a = move_batch_to_front(a, d)
+                arrays.append(reshape(a, (size,) + (1,) * gpos + lead + s + tail))
+        elif e[0] == "int":
+            arrays.append(np.asarray(e[1]).reshape((1,) * (rank + 1)))
+        else:
+            p = next(k for k, it in enumerate(layout) if it[0] == "basic" and it[1] == i)
+            pos = sum(len(adv_shape) if it[0] == "adv" else 1 for it in layout[:p])
+            r = np.arange(x_shape[dim])[slice(e[1], e[2], e[3])]
+            arrays.append(r.reshape((1,) + (1,) * pos + (len(r),) + (1,) * (rank - pos - 1)))
+        dim += 1
+    new_spec = tuple(("array", k) for k in range(len(arrays)))
+    return new_spec, arrays, tuple(out_dims)
+
+
+def _getitem_batch(args, dims, *, spec):
+    x, *idx = args
+    dx, *didx = dims
+    if all(d is None for d in didx):
+        x = move_batch_to_front(x, dx)
+        full = _complete_spec(spec, len(shape_of(x)) - 1)
+        has_arrays = any(e[0] == "array" for e in full)
+        out = getitem(x, idx, (("slice", None, None, None),) + full)
+        if has_arrays and not _adv_contiguous(full, True):
+            per = [shape_of(a) for a in idx]
+            return out, len(np.broadcast_shapes(*per))
+        return out, 0
+    size = next(shape_of(a)[d] for a, d in zip(idx, didx) if d is not None)
+    if dx is None:
+        x = broadcast_to(reshape(x, (1,) + shape_of(x)), (size,) + shape_of(x))
+    else:
+        x = move_batch_to_front(x, dx)
+    new_spec, arrays, _ = _all_advanced(spec, shape_of(x)[1:], idx, didx, size)
+    return getitem(x, arrays, new_spec), 0
+
+
+def _scatter_batch(p):
+    def rule(args, dims, *, spec):
+        x, v, *idx = args
+        dx, dv, *didx = dims
+        size = next(shape_of(a)[d] for a, d in zip(args, dims) if d is not None)
+        if dx is None:
+            x = broadcast_to(reshape(x, (1,) + shape_of(x)), (size,) + shape_of(x))
+        else:
+            x = move_batch_to_front(x, dx)
+        new_spec, arrays, out_dims = _all_advanced(spec, shape_of(x)[1:], idx, didx, size)
+        if dv is not None:
+            v = move_batch_to_front(v, dv)
+            sv = shape_of(v)[1:]
+            v = reshape(v, (size,) + (1,) * (len(out_dims) - len(sv)) + sv)
+        return p.bind(x, v, *arrays, spec=new_spec), 0
+
+    return rule
+
+
+getitem_p.batch = _getitem_batch
+index_add_p.batch = _scatter_batch(index_add_p)
+index_set_p.batch = _scatter_batch(index_set_p)

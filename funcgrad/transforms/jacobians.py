@@ -32,54 +32,29 @@ def _shape(x):
     return tuple(get_aval(x).shape)
 
 
-def _basis(leaves, k):
-    """The k-th standard basis vector of the flattened leaves, as one array per leaf."""
-    out = []
-    offset = 0
+def _size(x):
+    return int(np.prod(_shape(x), dtype=np.int64))
+
+
+def _stacked_basis(leaves, dtype_leaves=None):
+    """The standard basis of the flattened leaves, stacked: one (total, *leaf.shape) array per leaf."""
+    total = sum(_size(x) for x in leaves)
+    eye = np.eye(total)
+    out, offset = [], 0
     for x in leaves:
-        shape = _shape(x)
-        n = int(np.prod(shape, dtype=np.int64))
-        e = np.zeros(n, dtype=dtype_of(x))
-        if offset <= k < offset + n:
-            e[k - offset] = 1
-        out.append(e.reshape(shape))
+        n = _size(x)
+        out.append(eye[:, offset:offset + n].reshape((total,) + _shape(x)).astype(dtype_of(x)))
         offset += n
     return out
-
-
-def _assemble(rows, out_leaves, in_leaves, out_first):
-    """Stack per-basis results into Jacobian blocks jac[out][in] of shape out.shape + in.shape."""
-    fnp = _fnp()
-    blocks = []
-    if out_first:  # rows[k][j]: derivative of out leaf j along input basis k
-        for j, o in enumerate(out_leaves):
-            row = []
-            offset = 0
-            for x in in_leaves:
-                n = int(np.prod(_shape(x), dtype=np.int64))
-                cols = [fnp.reshape(rows[k][j], (-1,)) for k in range(offset, offset + n)]
-                m = fnp.stack(cols, axis=-1) if cols else fnp.zeros((int(np.prod(_shape(o))), 0))
-                row.append(fnp.reshape(m, _shape(o) + _shape(x)))
-                offset += n
-            blocks.append(row)
-    else:  # rows[k][i]: cotangent of input leaf i for output basis k
-        offset = 0
-        for o in out_leaves:
-            n = int(np.prod(_shape(o), dtype=np.int64))
-            row = []
-            for i, x in enumerate(in_leaves):
-                rs = [fnp.reshape(rows[k][i], (-1,)) for k in range(offset, offset + n)]
-                m = fnp.stack(rs, axis=0) if rs else fnp.zeros((0, int(np.prod(_shape(x)))))
-                row.append(fnp.reshape(m, _shape(o) + _shape(x)))
-            blocks.append(row)
-            offset += n
-    return blocks
 
 
 def _jacobian(fun, argnums, mode):
     name = "jacfwd" if mode == "fwd" else "jacrev"
 
     def jac_fun(*args, **kwargs):
+        from .batching import vmap
+
+        fnp = _fnp()
         single, nums = normalize_argnums(argnums, len(args), fun, name)
         check_float_args(fun, args, nums, name)
         dyn = tuple(args[i] for i in nums)
@@ -93,21 +68,27 @@ def _jacobian(fun, argnums, mode):
             out_def.append(d)
             return o_leaves
 
+        blocks = []
         if mode == "fwd":
-            total = sum(int(np.prod(_shape(x), dtype=np.int64)) for x in in_leaves)
-            rows = []
-            out_leaves = None
-            for k in range(total):
-                out_leaves, tans = jvp_flat(flat_fun, in_leaves, _basis(in_leaves, k))
-                rows.append(tans)
-            if out_leaves is None:
-                out_leaves = flat_fun(*in_leaves)
-            blocks = _assemble(rows, out_leaves, in_leaves, out_first=True)
+            out_leaves = flat_fun(*in_leaves)
+            tans = vmap(lambda *ts: jvp_flat(flat_fun, in_leaves, list(ts))[1])(*_stacked_basis(in_leaves))
+            for o, t in zip(out_leaves, tans):  # t: (n_in, *o.shape)
+                cols = fnp.transpose(fnp.reshape(t, (t.shape[0], _size(o))))
+                row, offset = [], 0
+                for x in in_leaves:
+                    n = _size(x)
+                    row.append(fnp.reshape(cols[:, offset:offset + n], _shape(o) + _shape(x)))
+                    offset += n
+                blocks.append(row)
         else:
             out_leaves, backward_fn, _ = vjp_flat(lambda *ls: (flat_fun(*ls), None), in_leaves)
-            total = sum(int(np.prod(_shape(o), dtype=np.int64)) for o in out_leaves)
-            rows = [backward_fn(_basis(out_leaves, k)) for k in range(total)]
-            blocks = _assemble(rows, out_leaves, in_leaves, out_first=False)
+            cts = vmap(lambda *cs: backward_fn(list(cs)))(*_stacked_basis(out_leaves))
+            offset = 0
+            for o in out_leaves:
+                n = _size(o)
+                blocks.append([fnp.reshape(c[offset:offset + n], _shape(o) + _shape(x))
+                               for c, x in zip(cts, in_leaves)])
+                offset += n
         o_def = out_def[-1]
         per_out = []
         for row in blocks:
