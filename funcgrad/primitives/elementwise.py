@@ -140,7 +140,8 @@ logistic_p = unary("logistic", sps.expit, lambda x, a: a * (1.0 - a))
 erf_p = unary("erf", sps.erf, lambda x, a: _TWO_OVER_SQRT_PI * exp(neg(x * x)), numba="math.erf({0})")
 lgamma_p = unary("lgamma", sps.gammaln, lambda x, a: digamma(x), numba="math.lgamma({0})")
 digamma_p = unary("digamma", sps.digamma, lambda x, a: trigamma(x))
-trigamma_p = unary("trigamma", lambda x: sps.polygamma(1, x).astype(np.result_type(x)))
+trigamma_p = unary("trigamma", lambda x: sps.polygamma(1, x).astype(np.result_type(x)),
+                   lambda x, a: polygamma(x, 2))
 sign_p = unary("sign", np.sign)
 floor_p = unary("floor", np.floor)
 ceil_p = unary("ceil", np.ceil)
@@ -169,6 +170,20 @@ integer_pow_p.jvp = lambda primals, tangents, *, y: (integer_pow(primals[0], y),
 integer_pow_p.vjp = lambda g, ans, primals, needs, *, y: [g * _ipow_deriv(primals[0], y)]
 integer_pow_p.batch = batch_elementwise(integer_pow_p)
 integer_pow_p.extra["numba"] = "({0} ** {y})"
+
+# -- polygamma[n]: derivatives of digamma of any order (trigamma is n = 1) ------------------
+polygamma_p = Primitive("polygamma", kind="elementwise")
+polygamma_p.impl = lambda x, *, n: sps.polygamma(n, x).astype(np.result_type(x))
+polygamma_p.abstract_eval = lambda x, *, n: x
+polygamma_p.jvp = lambda primals, tangents, *, n: (polygamma(primals[0], n),
+                                                   tangents[0] * polygamma(primals[0], n + 1))
+polygamma_p.vjp = lambda g, ans, primals, needs, *, n: [g * polygamma(primals[0], n + 1)]
+polygamma_p.batch = batch_elementwise(polygamma_p)
+
+
+def polygamma(x, n):
+    return polygamma_p.bind(x, n=int(n))
+
 
 # -- select (where) ------------------------------------------------------------------
 select_p = Primitive("select", kind="elementwise")

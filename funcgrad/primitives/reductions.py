@@ -102,8 +102,8 @@ def _prod_others(x, axes):
     ones = np.ones(kshape + (1,), dtype=x.dtype)
     from .structural import concatenate, getitem
 
-    before = cumprod(concatenate([ones, getitem(flat, _last_slice(ax, 0, n - 1))], ax), ax, False)
-    after = cumprod(concatenate([getitem(flat, _last_slice(ax, 1, n)), ones], ax), ax, True)
+    before = cumprod(concatenate([ones, getitem(flat, (), _last_slice(ax, 0, n - 1))], ax), ax, False)
+    after = cumprod(concatenate([getitem(flat, (), _last_slice(ax, 1, n)), ones], ax), ax, True)
     others = reshape(mul(before, after), tuple(xt.shape) if hasattr(xt, "shape") else shape_of(xt))
     inv = tuple(int(i) for i in np.argsort(perm))
     return transpose(others, inv)

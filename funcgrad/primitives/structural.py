@@ -119,7 +119,7 @@ concatenate_p.batch = _concat_batch
 
 # -- pad (constant zero) ---------------------------------------------------------------------
 pad_p = Primitive("pad", kind="opaque")
-pad_p.impl = lambda x, *, widths: np.pad(x, widths)
+pad_p.impl = lambda x, *, widths: np.pad(x, widths) if widths else np.array(x)
 pad_p.abstract_eval = lambda x, *, widths: ShapedArray(
     tuple(d + lo + hi for d, (lo, hi) in zip(x.shape, widths)), x.dtype)
 pad_p.jvp = lambda primals, tangents, *, widths: (pad(primals[0], widths), pad(tangents[0], widths))

@@ -1,0 +1,105 @@
+"""Numerical derivatives for the tests: central differences along random directions.
+
+``check_jvp`` and ``check_vjp`` compare funcgrad's forward and reverse derivatives
+of ``f`` at ``args`` with the central difference ``(f(x + eps t) - f(x - eps t)) / 2 eps``
+along a random direction ``t``; ``check_vjp`` compares the scalar ``<ct, J t>``, so one
+call checks the whole Jacobian against a random probe from both sides. ``f`` takes
+positional float arrays and returns an array or a pytree of arrays.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import funcgrad as fg
+from funcgrad.tree_util import tree_flatten, tree_map
+
+EPS = 1e-6
+RTOL = 1e-6
+ATOL = 1e-6
+
+
+def random_like(rng, x):
+    """A standard-normal array with ``x``'s shape and dtype (float64 for non-floats)."""
+    x = np.asarray(x)
+    dt = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    return np.asarray(rng.standard_normal(x.shape), dtype=dt)
+
+
+def numerical_jvp(f, args, tangents, eps=EPS):
+    """Central difference of ``f`` at ``args`` along ``tangents`` (one per argument)."""
+    plus = f(*[np.asarray(a) + eps * t for a, t in zip(args, tangents)])
+    minus = f(*[np.asarray(a) - eps * t for a, t in zip(args, tangents)])
+    return tree_map(lambda p, m: (np.asarray(p, np.float64) - np.asarray(m, np.float64)) / (2 * eps),
+                    plus, minus)
+
+
+def _vdot(a, b):
+    la, _ = tree_flatten(a)
+    lb, _ = tree_flatten(b)
+    return sum(float(np.sum(np.asarray(x, np.float64) * np.asarray(y, np.float64))) for x, y in zip(la, lb))
+
+
+def _assert_tree_close(actual, expected, rtol, atol, what):
+    la, da = tree_flatten(actual)
+    le, de = tree_flatten(expected)
+    assert da == de, f"{what}: structure {da} != {de}"
+    for a, e in zip(la, le):
+        a, e = np.asarray(a), np.asarray(e)
+        assert a.shape == e.shape, f"{what}: shape {a.shape} != {e.shape}"
+        np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, err_msg=what)
+
+
+def _scale(*arrays):
+    """A magnitude for absolute tolerances: derivatives of big values are big."""
+    leaves = [np.asarray(x, np.float64) for a in arrays for x in tree_flatten(a)[0]]
+    return max([1.0] + [float(np.max(np.abs(x))) for x in leaves if x.size])
+
+
+def check_jvp(f, args, rng, rtol=RTOL, atol=ATOL, eps=EPS):
+    """funcgrad's JVP of ``f`` equals the value of ``f`` and its central difference."""
+    tangents = [random_like(rng, a) for a in args]
+    out, t_out = fg.jvp(f, tuple(args), tuple(tangents))
+    _assert_tree_close(out, f(*args), 1e-12, 1e-12, "jvp primal output")
+    num = numerical_jvp(f, args, tangents, eps)
+    _assert_tree_close(t_out, num, rtol, atol * _scale(num), "jvp tangent vs central differences")
+    return tangents, t_out
+
+
+def check_vjp(f, args, rng, rtol=RTOL, atol=ATOL, eps=EPS):
+    """``<vjp(ct), t> == <ct, J t>`` with ``J t`` by central differences; cotangents
+    have the arguments' shapes and dtypes, and agree with the JVP to rounding."""
+    out, vjp_fn = fg.vjp(f, *args)
+    ct = tree_map(lambda o: random_like(rng, o), out)
+    cts = vjp_fn(ct)
+    assert isinstance(cts, tuple) and len(cts) == len(args)
+    for c, a in zip(cts, args):
+        assert np.shape(c) == np.shape(a), f"cotangent shape {np.shape(c)} for an argument of {np.shape(a)}"
+        assert np.asarray(c).dtype == np.asarray(a).dtype
+    tangents = [random_like(rng, a) for a in args]
+    lhs = _vdot(cts, tangents)
+    num = numerical_jvp(f, args, tangents, eps)
+    rhs = _vdot(ct, num)
+    scale = sum(abs(v) for v in (lhs, rhs)) + _scale(num, cts)
+    assert abs(lhs - rhs) <= atol * scale + rtol * abs(rhs), f"<vjp(ct), t> = {lhs} but <ct, J t> = {rhs}"
+    _, t_out = fg.jvp(f, tuple(args), tuple(tangents))
+    exact = _vdot(ct, t_out)
+    assert abs(lhs - exact) <= 1e-9 * (abs(lhs) + abs(exact) + _scale(t_out, cts)), (
+        f"reverse mode {lhs} and forward mode {exact} disagree")
+
+
+def vjp_function(f, weights):
+    """``x -> (J_f(x))^T weights``: the reverse-mode derivative as a function of the inputs,
+    whose own derivatives are second derivatives of ``f``."""
+    def g(*args):
+        return fg.vjp(f, *args)[1](weights)
+
+    return g
+
+
+def check_second_order(f, args, rng, rtol=1e-5, atol=1e-5, eps=EPS):
+    """Forward-over-reverse and reverse-over-reverse against differences of the first derivative."""
+    out = f(*args)
+    weights = tree_map(lambda o: random_like(rng, o), out)
+    g = vjp_function(f, weights)
+    check_jvp(g, args, rng, rtol, atol, eps)
+    check_vjp(g, args, rng, rtol, atol, eps)

@@ -1,0 +1,16 @@
+"""Shared test configuration: hypothesis profiles.
+
+``ci`` (the default) is deterministic: examples are derived from each test's name, no
+deadlines (a shared 2-core machine has noisy timings), no example database. Choose
+``dev`` with ``HYPOTHESIS_PROFILE=dev`` to draw fresh random examples on every run.
+"""
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci", deadline=None, derandomize=True, database=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile("dev", deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
