@@ -110,7 +110,10 @@ def init(use_mpi: bool | None = None) -> None:
     the traceback with a ``[rank R]`` prefix and calls
     ``MPI.COMM_WORLD.Abort(1)``, so an exception on one rank ends the whole job
     with a non-zero status within seconds instead of leaving the other ranks
-    waiting in a collective forever.
+    waiting in a collective forever. (``sys.exit(n)`` on one rank is not an
+    uncaught exception: MPI's finalization then waits for the other ranks, so
+    to stop a job from one rank raise an exception or call
+    ``MPI.COMM_WORLD.Abort(n)``.)
 
     Raises :class:`DistributedError` when MPI is required (``use_mpi=True``, or
     a launcher started several processes) but mpi4py or its MPI library cannot
@@ -333,7 +336,7 @@ def pmean(tree):
     n = _state.size
     result = []
     for a, s in zip(arrays, sums):
-        m = s / n
+        m = np.divide(s, n, out=s)  # in place: keeps 0-d arrays as arrays
         if a.dtype == np.float16:
             m = m.astype(np.float16)
         result.append(m)
