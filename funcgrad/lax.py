@@ -229,7 +229,7 @@ def scan(f, init, xs, length=None, reverse=False):
     graph, consts, _ = _trace(body, carry_avals + x_avals)
     c_tree, yt = y_tree[0]
     _check_carry("lax.scan", f"f ({fun_name(f)})", init_tree, carry_avals, c_tree, graph.out_avals[:nc])
-    outs = cf.scan_p.bind(*consts, *init_l, *xs_l, body=graph, num_consts=len(consts), num_carry=nc,
+    outs = cf.bind_scan(*consts, *init_l, *xs_l, body=graph, num_consts=len(consts), num_carry=nc,
                           length=n, reverse=bool(reverse))
     return init_tree.unflatten(outs[:nc]), yt.unflatten(outs[nc:])
 

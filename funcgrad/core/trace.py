@@ -17,7 +17,11 @@ import numpy as np
 from ..config import config
 from ..errors import (
     ConcretizationError,
+    FuncgradError,
     FuncgradFloatingPointError,
+    FuncgradIndexError,
+    FuncgradTypeError,
+    FuncgradValueError,
     UnexpectedTracerError,
     at_user_line,
     user_location,
@@ -74,20 +78,132 @@ def new_main(trace_type, data=None, name=None):
         _stack.pop()
 
 
+# -- provenance: which user line an operation belongs to ----------------------------------
+# While a backward rule (or a jitted equation under debug_nans) runs, the innermost entry
+# says which user line the work belongs to: (source "file:line", note such as
+# "the backward pass of 'sqrt'"). Empty otherwise, so the normal path never looks at it.
+_provenance: list[tuple] = []
+
+
+@contextmanager
+def provenance(source, note=None):
+    """Attribute the primitives run inside this block to ``source`` (a "file:line")."""
+    _provenance.append((source, note))
+    try:
+        yield
+    finally:
+        _provenance.pop()
+
+
+def current_source():
+    """The user line that work done now belongs to: the active provenance or the caller's."""
+    if _provenance and _provenance[-1][0]:
+        return _provenance[-1][0]
+    return user_location(1)
+
+
+def _where():
+    if _provenance and _provenance[-1][0]:
+        return _provenance[-1]
+    return user_location(1), None
+
+
+def source_text(location):
+    """``"file:line"`` followed by that line of code (when the file can be read)."""
+    import linecache
+
+    path, _, line = location.rpartition(":")
+    code = linecache.getline(path, int(line)).strip() if line.isdigit() else ""
+    return f"{location}\n    {code}" if code else location
+
+
+def nonfinite_kind(value):
+    """``"NaN"``, ``"Inf"`` or None for a concrete value of any dtype."""
+    a = np.asarray(value)
+    if a.dtype.kind not in "fc" or np.isfinite(a).all():
+        return None
+    return "NaN" if np.isnan(a).any() else "Inf"
+
+
+def nan_error(what, kind, args=(), note=None, location=None):
+    """The FloatingPointError that debug_nans raises for ``what`` (e.g. "primitive 'log'")."""
+    shapes = ", ".join(aval_of_value(x).str_short() for x in args)
+    msg = f"debug_nans: {what} produced {kind}" + (f" from inputs ({shapes})" if args else "")
+    if note:
+        msg += f" in {note}"
+    bad_in = [i for i, x in enumerate(args) if nonfinite_kind(x)]
+    if bad_in:
+        msg += (f"; input {bad_in[0]} already held NaN/Inf, so it was made outside funcgrad's "
+                "primitives (check the function's arguments)")
+    if location:
+        msg += "\n  at " + source_text(location)
+    msg += "\nTurn the check off with fg.config.update('debug_nans', False)"
+    return FuncgradFloatingPointError(msg)
+
+
 def _check_nans(prim, args, out):
     outs = out if prim.multiple_results else (out,)
     for o in outs:
-        a = np.asarray(o)
-        if a.dtype.kind == "f" and not np.isfinite(a).all():
-            kind = "NaN" if np.isnan(a).any() else "Inf"
-            shapes = ", ".join(aval_of_value(x).str_short() for x in args)
-            raise FuncgradFloatingPointError(at_user_line(
-                f"debug_nans: primitive '{prim.name}' produced {kind} from inputs ({shapes})"
-            ))
+        kind = nonfinite_kind(o)
+        if kind:
+            location, note = _where()
+            raise nan_error(f"primitive '{prim.name}'", kind, args, note, location)
+
+
+# -- errors from a primitive's NumPy implementation ----------------------------------------
+_ERROR_CLASSES: dict = {ValueError: FuncgradValueError, TypeError: FuncgradTypeError,
+                        IndexError: FuncgradIndexError}
+
+
+def _funcgrad_class(t):
+    cls = _ERROR_CLASSES.get(t)
+    if cls is None:
+        cls = _ERROR_CLASSES[t] = type("Funcgrad" + t.__name__, (FuncgradError, t),
+                                       {"__module__": "funcgrad.errors"})
+    return cls
+
+
+def with_user_line(exc, location=None):
+    """``exc`` again, its message ending with the user's file:line (if it does not yet)."""
+    msg = str(exc)
+    if "\n  at " in msg:
+        return exc
+    loc = location or user_location(1)
+    if loc is None:
+        return exc
+    try:
+        return type(exc)(at_user_line(msg, loc))
+    except TypeError:
+        return exc
+
+
+def impl_error(prim, args, params, exc):
+    """A funcgrad error for ``exc`` raised by ``prim``'s NumPy implementation."""
+    location, note = _where()
+    try:
+        prim.abstract_eval(*[aval_of_value(x) for x in args], **params)
+    except FuncgradError as better:  # the shape/dtype checks say it best
+        return with_user_line(better, location)
+    except Exception:  # noqa: BLE001 - fall back to NumPy's message below
+        pass
+    shapes = ", ".join(aval_of_value(x).str_short() for x in args)
+    msg = f"{prim.name}: {exc} (inputs {shapes})"
+    if note:
+        msg += f" in {note}"
+    try:
+        return _funcgrad_class(type(exc))(at_user_line(msg, location))
+    except TypeError:
+        base = FuncgradTypeError if isinstance(exc, TypeError) else FuncgradValueError
+        return base(at_user_line(msg, location))
 
 
 def eval_primitive(prim, args, params):
-    out = prim.impl(*args, **params)
+    try:
+        out = prim.impl(*args, **params)
+    except FuncgradError:
+        raise
+    except (ValueError, TypeError, IndexError, ArithmeticError) as exc:
+        raise impl_error(prim, args, params, exc) from None
     if config._values["debug_nans"]:
         _check_nans(prim, args, out)
     return out
@@ -228,13 +344,13 @@ class Tracer:
         return f(*inputs)
 
     def __hash__(self):
-        raise TypeError(at_user_line(
+        raise FuncgradTypeError(at_user_line(
             f"a traced array ({self.aval.str_short()}) is unhashable; static arguments of jit must "
             "be hashable Python values"
         ))
 
     def __setitem__(self, idx, value):
-        raise TypeError(at_user_line(
+        raise FuncgradTypeError(at_user_line(
             f"traced arrays are immutable: x[{idx!r}] = ... is not allowed on {self.aval.str_short()}. "
             "Use x = x.at[idx].set(value) (or .add(value)), which returns the updated array"
         ))

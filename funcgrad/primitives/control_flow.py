@@ -27,6 +27,7 @@ from ..core.graph import Graph, Var
 from ..core.interpreter import eval_graph
 from ..core.primitive import Primitive
 from ..core.staging import trace_to_graph
+from ..core.trace import Tracer
 from ..errors import FuncgradValueError, at_user_line
 from ._graph_transforms import batch_graph, jvp_graph, permute_graph, vjp_graph
 from ._rules import move_batch_to_front, shape_of
@@ -321,68 +322,97 @@ def _scan_jvp(primals, tangents, *, body, num_consts, num_carry, length, reverse
     return carry + ys, carry_t + ys_t
 
 
+def scan_residual_body(body, num_consts, num_carry):
+    """``body`` that also returns the carries entering each step, as extra ``ys``."""
+    extra = body.invars[num_consts:num_consts + num_carry]
+    return Graph(body.constvars, body.consts, body.invars, body.eqns, body.outvars + extra)
+
+
 @lru_cache(maxsize=256)
-def scan_backward_graphs(body, num_consts, num_carry, needs, ct_ys):
-    """The two scans of reverse mode.
-
-    ``fwd(*consts, *carry, *x) -> [*carry, *carry]``: a forward pass whose ``ys`` are the
-    carries entering each step (the residuals). ``rev(*consts, *acc, *ct_carry, *carry_in,
-    *x, *ct_y) -> [*acc, *ct_carry, *ct_x]``: one backward step, run as a reverse scan;
-    ``acc`` sums the cotangents of the needed constants over the steps.
-    """
-    in_avals = body.in_avals
-    c_avals, carry_avals, x_avals = _split(in_avals, num_consts, num_carry)
-    nc = num_carry
-
+def _scan_carries_graph(body, num_consts, num_carry):
+    """``(*consts, *carry, *x) -> [*carry, *carry_in]``: the forward pass of reverse mode when
+    the primal scan did not keep its carries (only the carries are computed)."""
     def fwd(*args):
         outs = eval_graph(body, body.consts, args)
-        return list(outs[:nc]) + list(args[num_consts:num_consts + nc])
+        return list(outs[:num_carry]) + list(args[num_consts:num_consts + num_carry])
 
-    fwd_graph = trace_to_graph(fwd, in_avals, source_info=False)
+    return trace_to_graph(fwd, body.in_avals, source_info=False)
+
+
+@lru_cache(maxsize=256)
+def _scan_reverse_graph(body, num_consts, num_carry, needs, ct_ys):
+    """One backward step, run as a reverse scan:
+    ``(*consts, *acc, *ct_carry, *carry_in, *x, *ct_y) -> [*acc, *ct_carry, *ct_x]``;
+    ``acc`` sums the cotangents of the needed constants over the steps."""
+    c_avals, carry_avals, x_avals = _split(body.in_avals, num_consts, num_carry)
     need_c, _, need_x = _split(needs, num_consts, num_carry)
     carry_f = tuple(_is_float(a) for a in carry_avals)
-    ct_mask = carry_f + tuple(ct_ys)
-    bwd = vjp_graph(body, tuple(need_c) + carry_f + tuple(need_x), ct_mask)
+    bwd = vjp_graph(body, tuple(need_c) + carry_f + tuple(need_x), carry_f + tuple(ct_ys))
     acc_avals = [a for a, m in zip(c_avals, need_c) if m]
     ctc_avals = [a for a, m in zip(carry_avals, carry_f) if m]
-    y_avals = [a for a, m in zip(body.out_avals[nc:], ct_ys) if m]
+    y_avals = [a for a, m in zip(body.out_avals[num_carry:], ct_ys) if m]
     na, nf = len(acc_avals), len(ctc_avals)
 
     def rev(*args):
-        consts, acc, ct_carry, carry, xs, ct_y = _split(args, num_consts, na, nf, nc, len(x_avals))
+        consts, acc, ct_carry, carry, xs, ct_y = _split(args, num_consts, na, nf, num_carry, len(x_avals))
         g = eval_graph(bwd, bwd.consts, consts + carry + xs + ct_carry + ct_y)
         g_c, g_carry, g_x = _split(g, na, nf)
         return [a + b for a, b in zip(acc, g_c)] + g_carry + g_x
 
-    rev_graph = trace_to_graph(rev, c_avals + acc_avals + ctc_avals + carry_avals + x_avals + y_avals,
-                               source_info=False)
-    return fwd_graph, rev_graph
+    avals = c_avals + acc_avals + ctc_avals + carry_avals + x_avals + y_avals
+    return trace_to_graph(rev, avals, source_info=False)
 
 
-def _scan_vjp(cts, ans, primals, needs, *, body, num_consts, num_carry, length, reverse):
+def scan_backward(cts, primals, carries, needs, *, body, num_consts, num_carry, length, reverse):
+    """Cotangents of a scan's inputs from its outputs' ``cts``, given ``carries`` (the carries
+    entering each step, stacked): a reverse scan of the body's VJP."""
     consts, init, xs = _split(primals, num_consts, num_carry)
     ct_carry, ct_ys = cts[:num_carry], cts[num_carry:]
     needs = tuple(bool(n) for n in needs)
-    ct_y_mask = tuple(c is not None for c in ct_ys)
-    fwd, rev = scan_backward_graphs(body, num_consts, num_carry, needs, ct_y_mask)
-    stacked = scan_p.bind(*consts, *init, *xs, body=fwd, num_consts=num_consts, num_carry=num_carry,
-                          length=length, reverse=reverse)[num_carry:]
-    need_c, _, need_x = _split(needs, num_consts, num_carry)
+    rev = _scan_reverse_graph(body, num_consts, num_carry, needs, tuple(c is not None for c in ct_ys))
+    need_c, need_init, need_x = _split(needs, num_consts, num_carry)
     acc = [zeros_like_value(c) for c, m in zip(consts, need_c) if m]
-    ct_carry = [zeros_like_value(p) if c is None else c
-                for c, p in zip(ct_carry, init) if _is_float_value(p)]
-    res = scan_p.bind(*consts, *acc, *ct_carry, *stacked, *xs, *[c for c in ct_ys if c is not None],
+    ct_carry = [zeros_like_value(p) if c is None else c for c, p in zip(ct_carry, init) if _is_float_value(p)]
+    res = scan_p.bind(*consts, *acc, *ct_carry, *carries, *xs, *[c for c in ct_ys if c is not None],
                       body=rev, num_consts=num_consts, num_carry=len(acc) + len(ct_carry),
                       length=length, reverse=not reverse)
-    g_c, g_carry, g_x = _split(res, len(acc), len(ct_carry))
-    g_c, g_x = iter(g_c), iter(g_x)
+    g_c, g_carry, g_x = (iter(r) for r in _split(res, len(acc), len(ct_carry)))
     out = [next(g_c) if m else None for m in need_c]
-    g_carry = iter(g_carry)
-    for p, m in zip(init, needs[num_consts:num_consts + num_carry]):
+    for p, m in zip(init, need_init):
         g = next(g_carry) if _is_float_value(p) else None
         out.append(g if m else None)
-    out += [next(g_x) if m else None for m in need_x]
-    return out
+    return out + [next(g_x) if m else None for m in need_x]
+
+
+def _scan_vjp(cts, ans, primals, needs, **params):
+    nk, nc = params["num_consts"], params["num_carry"]
+    fwd = _scan_carries_graph(params["body"], nk, nc)
+    carries = scan_p.bind(*primals, **{**params, "body": fwd})[nc:]
+    return scan_backward(cts, primals, carries, needs, **params)
+
+
+def bind_scan(*args, **params):
+    """Bind ``scan``; directly under reverse mode, the forward scan also keeps the carries of
+    every step, so the backward pass does not run the loop forward a second time."""
+    from ..transforms.reverse import CustomRule, Node, ReverseTrace, RevTracer
+
+    top = max((x._trace for x in args if isinstance(x, Tracer)), key=lambda t: t.level, default=None)
+    if not isinstance(top, ReverseTrace):
+        return scan_p.bind(*args, **params)
+    keys = [x.key if isinstance(x, RevTracer) and x._trace is top else None for x in args]
+    if all(k is None for k in keys):
+        return scan_p.bind(*args, **params)
+    primals = [x.primal if isinstance(x, RevTracer) and x._trace is top else x for x in args]
+    body, nc = params["body"], params["num_carry"]
+    outs = scan_p.bind(*primals, **{**params, "body": scan_residual_body(body, params["num_consts"], nc)})
+    outs, carries = outs[:len(body.outvars)], outs[len(body.outvars):]
+
+    def rule(g, ans, in_primals, needs):
+        return scan_backward(g, primals, carries, needs, **params)
+
+    node = Node(CustomRule(rule, "scan"), {}, keys, primals, outs, len(outs))
+    top.main.data.append(node)
+    return [RevTracer(top, o, (node, i) if _is_float_value(o) else None) for i, o in enumerate(outs)]
 
 
 def _is_float_value(x):
