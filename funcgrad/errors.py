@@ -15,10 +15,13 @@ __all__ = [
     "FuncgradTypeError",
     "FuncgradValueError",
     "ShapeError",
+    "FuncgradIndexError",
     "ConcretizationError",
     "UnexpectedTracerError",
     "FuncgradFloatingPointError",
     "CheckpointError",
+    "GraphvizNotFoundError",
+    "GradientCheckError",
     "user_frame",
     "user_location",
 ]
@@ -40,6 +43,10 @@ class ShapeError(FuncgradValueError):
     """Operand shapes do not fit together."""
 
 
+class FuncgradIndexError(FuncgradValueError, IndexError):
+    """An index is out of bounds (also a ValueError, like NumPy's AxisError)."""
+
+
 class ConcretizationError(FuncgradTypeError):
     """A traced (abstract) value was used where a concrete one is needed."""
 
@@ -54,6 +61,14 @@ class FuncgradFloatingPointError(FuncgradError, FloatingPointError):
 
 class CheckpointError(FuncgradValueError):
     """A checkpoint file is missing, corrupt or not a funcgrad checkpoint."""
+
+
+class GraphvizNotFoundError(FuncgradError, FileNotFoundError):
+    """``Graph.to_svg`` needs the Graphviz ``dot`` program, which is not installed."""
+
+
+class GradientCheckError(FuncgradError, AssertionError):
+    """``funcgrad.testing.check_grads`` found a derivative that disagrees with finite differences."""
 
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))

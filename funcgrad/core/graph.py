@@ -64,6 +64,20 @@ def _param_text(v, names, indent):
     return repr(v)
 
 
+def _source_comment(source: str, code: bool = True) -> str:
+    """``"file.py:LINE"`` (base name) and, with ``code``, that line of the user's code."""
+    import linecache
+    import os
+
+    path, _, line = source.rpartition(":")
+    text = f"{os.path.basename(path)}:{line}"
+    if code and line.isdigit():
+        src = linecache.getline(path, int(line)).strip()
+        if src:
+            text += f"  {src}"
+    return text
+
+
 def _hash_param(v, h):
     if isinstance(v, Graph):
         h.update(v.fingerprint().encode())
@@ -89,7 +103,7 @@ class Graph:
     Graphviz text. Graphs compare and hash by structure (``fingerprint``).
     """
 
-    __slots__ = ("constvars", "consts", "invars", "eqns", "outvars", "_fingerprint")
+    __slots__ = ("constvars", "consts", "invars", "eqns", "outvars", "_fingerprint", "show_source")
 
     def __init__(self, constvars, consts, invars, eqns, outvars):
         self.constvars = list(constvars)
@@ -98,6 +112,7 @@ class Graph:
         self.eqns = list(eqns)
         self.outvars = list(outvars)
         self._fingerprint = None
+        self.show_source = False  # print(graph) shows each equation's user line when True
 
     @property
     def in_avals(self):
@@ -149,26 +164,59 @@ class Graph:
                 params = "[" + ", ".join(
                     f"{k}={_param_text(v, names, indent)}" for k, v in sorted(e.params.items())
                 ) + "]"
-            line = f"{pad}    {outs} = {e.prim.name}{params} {ins_t}"
+            line = f"{pad}    {outs + ' = ' if outs else ''}{e.prim.name}{params} {ins_t}"
             if source and e.source:
-                line += f"    # {e.source}"
+                line += f"    # {_source_comment(e.source)}"
             lines.append(line)
         outs = " ".join(name(v) for v in self.outvars)
         lines.append(f"{pad}  in ( {outs} ) }}")
         return "\n".join(lines)
 
     def __str__(self):
-        return self.pretty()
+        return self.pretty(source=self.show_source)
 
     def __repr__(self):
-        return self.pretty()
+        return self.pretty(source=self.show_source)
 
     def to_text(self, source: bool = False) -> str:
-        """The listing; with ``source=True`` each equation shows the user's file:line."""
+        """The listing; with ``source=True`` each equation ends with a comment giving the
+        user's ``file:line`` and that line of code.
+
+        >>> import funcgrad as fg, funcgrad.numpy as fnp
+        >>> print(fg.make_graph(fnp.sin)(1.0).to_text(source=True))  # doctest: +SKIP
+        """
         return self.pretty(source=source)
 
-    def to_dot(self) -> str:
-        """Graphviz ``dot`` text of the data flow (render with ``dot -Tsvg``)."""
+    def to_svg(self, path: str | None = None, source: bool = False) -> str:
+        """Render ``to_dot()`` with Graphviz (``dot -Tsvg``); returns the SVG text and writes
+        it to ``path`` when given. Needs the ``dot`` program (e.g. ``apt install graphviz``).
+
+        >>> import funcgrad as fg, funcgrad.numpy as fnp
+        >>> svg = fg.make_graph(fnp.sin)(1.0).to_svg("sin.svg")  # doctest: +SKIP
+        """
+        import shutil
+        import subprocess
+
+        from ..errors import FuncgradError, GraphvizNotFoundError, at_user_line
+
+        dot = shutil.which("dot")
+        if dot is None:
+            raise GraphvizNotFoundError(at_user_line(
+                "Graph.to_svg: the Graphviz program 'dot' was not found on PATH. Install Graphviz "
+                "(apt install graphviz, brew install graphviz or conda install graphviz), or write "
+                "graph.to_dot() to a file and render it elsewhere"))
+        proc = subprocess.run([dot, "-Tsvg"], input=self.to_dot(source=source), capture_output=True,
+                              text=True, check=False)
+        if proc.returncode != 0:
+            raise FuncgradError(f"Graph.to_svg: dot -Tsvg failed: {proc.stderr.strip()}")
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(proc.stdout)
+        return proc.stdout
+
+    def to_dot(self, source: bool = False) -> str:
+        """Graphviz ``dot`` text of the data flow (render with ``dot -Tsvg`` or ``to_svg``);
+        with ``source=True`` each operation's label also shows the user's file:line."""
         name, _ = self._namer()
         out = ["digraph funcgrad {", "  rankdir=TB;", '  node [fontname="monospace"];']
         for v in self.invars:
@@ -179,7 +227,10 @@ class Graph:
                        f'label="{name(v)}: {v.aval} (const)"];')
         for i, e in enumerate(self.eqns):
             node = f"eqn{i}"
-            out.append(f'  "{node}" [shape=ellipse, label="{e.prim.name}"];')
+            label = e.prim.name
+            if source and e.source:
+                label += "\\n" + _source_comment(e.source, code=False).replace('"', '\\"')
+            out.append(f'  "{node}" [shape=ellipse, label="{label}"];')
             for v in e.inputs:
                 if isinstance(v, Literal):
                     lit = f"lit{i}_{id(v)}"

@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import config
-from ..errors import user_location
+from ..errors import FuncgradError
 from .avals import ShapedArray, aval_of_value
 from .graph import Eqn, Graph, Literal, Var
-from .trace import Trace, Tracer, new_main
+from .trace import Trace, Tracer, current_source, new_main, with_user_line
 
 
 class GraphTracer(Tracer):
@@ -62,10 +62,13 @@ class GraphTrace(Trace):
 
     def process_primitive(self, prim, tracers, params):
         builder = self.main.data
-        out_aval = prim.abstract_eval(*[t.aval for t in tracers], **params)
+        try:
+            out_aval = prim.abstract_eval(*[t.aval for t in tracers], **params)
+        except FuncgradError as exc:
+            raise with_user_line(exc, current_source()) from None
         out_avals = out_aval if prim.multiple_results else [out_aval]
         outvars = [Var(a) for a in out_avals]
-        source = user_location(2) if builder.source_info else None
+        source = current_source() if builder.source_info else None
         builder.eqns.append(Eqn(prim, [t.var for t in tracers], params, outvars, source))
         outs = [GraphTracer(self, a, v) for a, v in zip(out_avals, outvars)]
         builder.tracers.extend(outs)

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..config import config
 from ..core.avals import ShapedArray
+from ..core.interpreter import eval_graph
 from ..core.staging import trace_to_graph
 from ..core.trace import Tracer
 from ..errors import FuncgradTypeError, FuncgradValueError, at_user_line
@@ -84,6 +85,7 @@ class JitFunction:
             raise FuncgradValueError(f"jit: unknown device {device!r}; choose one of {', '.join(_BACKENDS)}")
         self.device = device
         self._cache: dict = {}
+        self._checked: dict = {}  # graphs run equation by equation under debug_nans
         self._last_key = None
         self.trace_count = 0
 
@@ -124,11 +126,25 @@ class JitFunction:
         leaves = [_leaf_array(x) for x in leaves]
         sig = tuple((tuple(x.shape), np.dtype(x.dtype)) for x in leaves)
         key = (in_def, sig, static, skw)
+        if config._values["debug_nans"]:
+            return self._call_checked(key, args, static, skw, in_def, leaves)
         entry = self._cache.get(key)
         if entry is None:
             entry = self._compile(key, args, static, skw, in_def, leaves)
         outs = entry.run(leaves)
         return entry.out_def.unflatten(outs)
+
+    def _call_checked(self, key, args, static, skw, in_def, leaves):
+        """debug_nans: run the graph one equation at a time on the NumPy interpreter, each
+        attributed to its user line, so the first NaN/Inf names the line that made it."""
+        traced = self._checked.get(key)
+        if traced is None:  # traced with debug_nans on, so backward-pass equations carry
+            # the line of the forward operation they differentiate
+            traced = self._checked[key] = self._trace(
+                args, static, skw, in_def, [ShapedArray(x.shape, x.dtype) for x in leaves])
+        graph, out_def = traced
+        outs = eval_graph(graph, graph.consts, leaves, track_source=True)
+        return out_def.unflatten([np.asarray(o) for o in outs])
 
     def _compile(self, key, args, static, skw, in_def, leaves):
         if config._values["log_compiles"]:
@@ -209,8 +225,11 @@ def disable_jit():
         config._values["disable_jit"] = old
 
 
-def make_graph(fun, static_argnums=()):
+def make_graph(fun, static_argnums=(), source_info=False):
     """``make_graph(f)(*args)`` returns the traced ``Graph`` of ``f`` at these arguments.
+
+    With ``source_info=True``, ``print(graph)`` ends each equation with the user's
+    ``file:line`` and code that created it (``graph.to_text(source=True)`` does so on demand).
 
     >>> import funcgrad as fg, funcgrad.numpy as fnp
     >>> print(fg.make_graph(lambda x: fnp.sin(x) * 2.0)(1.0))
@@ -222,6 +241,8 @@ def make_graph(fun, static_argnums=()):
     jf = JitFunction(fun, static_argnums, device="interpreter")
 
     def graph_of(*args, **kwargs):
-        return jf.lower(*args, **kwargs)
+        graph = jf.lower(*args, **kwargs)
+        graph.show_source = source_info
+        return graph
 
     return graph_of

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.trace import Trace, Tracer, bind, get_aval, innermost_concrete, new_main
+from ..config import config
+from ..core.trace import (
+    Trace, Tracer, bind, current_source, get_aval, innermost_concrete, nan_error, new_main,
+    nonfinite_kind, provenance,
+)
 from ..errors import FuncgradTypeError, FuncgradValueError, at_user_line
 from ..tree_util import tree_flatten, tree_map
 from ._args import (
@@ -16,7 +20,7 @@ from ._args import (
 class Node:
     """One recorded application: ``rule`` maps output cotangents to input cotangents."""
 
-    __slots__ = ("prim", "params", "parents", "primals", "out", "nout")
+    __slots__ = ("prim", "params", "parents", "primals", "out", "nout", "source")
 
     def __init__(self, prim, params, parents, primals, out, nout):
         self.prim = prim
@@ -59,14 +63,16 @@ class ReverseTrace(Trace):
             if prim.multiple_results:
                 return [RevTracer(self, o, None) for o in out]
             return RevTracer(self, out, None)
-        tape = self.main.data
+        node = Node(prim, params, parents, primals, out, len(out) if prim.multiple_results else 1)
+        self.main.data.append(node)
+        if _config_values["debug_nans"]:
+            node.source = current_source()  # the user's line, for NaNs in the backward pass
         if prim.multiple_results:
-            node = Node(prim, params, parents, primals, out, len(out))
-            tape.append(node)
             return [RevTracer(self, o, (node, i) if dtype_of(o).kind == "f" else None) for i, o in enumerate(out)]
-        node = Node(prim, params, parents, primals, out, 1)
-        tape.append(node)
         return RevTracer(self, out, (node, 0) if dtype_of(out).kind == "f" else None)
+
+
+_config_values = config._values
 
 
 class CustomRule:
@@ -91,6 +97,7 @@ def backward(tape, seeds):
     for key, g in seeds:
         if key is not None:
             _accumulate(cts, (id(key[0]), key[1]), g)
+    debug_nans = _config_values["debug_nans"]
     for node in reversed(tape):
         nid = id(node)
         if node.prim is None:  # an input leaf
@@ -104,11 +111,34 @@ def backward(tape, seeds):
             if all(x is None for x in g):
                 continue
         needs = [p is not None for p in node.parents]
-        in_cts = node.prim.vjp(g, node.out, node.primals, needs, **node.params)
+        if debug_nans:
+            in_cts = _vjp_checked(node, g, needs)
+        else:
+            in_cts = node.prim.vjp(g, node.out, node.primals, needs, **node.params)
         for parent, c in zip(node.parents, in_cts):
             if parent is not None and c is not None:
                 _accumulate(cts, (id(parent[0]), parent[1]), c)
     return cts
+
+
+def _vjp_checked(node, g, needs):
+    """``node``'s VJP under debug_nans: the primitives it runs are attributed to the user's
+    line of the forward operation, and the cotangents it returns are checked for NaN/Inf."""
+    source = getattr(node, "source", None)
+    if isinstance(node.prim, CustomRule):
+        note = f"the backward rule of custom function '{node.prim.name}'"
+    else:
+        note = f"the backward pass of '{node.prim.name}'"
+    if source is None:
+        in_cts = node.prim.vjp(g, node.out, node.primals, needs, **node.params)
+    else:
+        with provenance(source, note):
+            in_cts = node.prim.vjp(g, node.out, node.primals, needs, **node.params)
+    for i, c in enumerate(in_cts):
+        kind = None if c is None or isinstance(c, Tracer) else nonfinite_kind(c)
+        if kind:
+            raise nan_error(f"the cotangent of input {i}", kind, (), note, source)
+    return in_cts
 
 
 def _check_cotangent(ct, primal, i):
