@@ -55,7 +55,7 @@ def _extremum(reducer, name):
         a = _prep(a)
         shape = shape_of(a)
         axes = normalize_axes(axis, len(shape), name)
-        if any(shape[i] == 0 for i in axes):
+        if any_zero(shape, axes):
             raise FuncgradValueError(at_user_line(f"{name}: zero-size array along a reduced axis "
                                                   f"(shape {shape}) has no identity"))
         if not axes:
@@ -104,7 +104,10 @@ def _arg(prim, name):
     def f(a, axis=None, out=None, keepdims=False):
         a = _prep(a)
         if axis is None:
-            a = P.reshape(a, (-1,) if False else (int(np.prod(shape_of(a), dtype=np.int64)),))
+            ndim = len(shape_of(a))
+            a = P.reshape(a, (int(np.prod(shape_of(a), dtype=np.int64)),))
+            if keepdims:
+                return P.reshape(f(a, 0), (1,) * ndim)
             axis = 0
         shape = shape_of(a)
         ax = normalize_axis(int(axis), len(shape), name)
@@ -127,8 +130,8 @@ def all(a, axis=None, keepdims=False):  # noqa: A001
     axes = normalize_axes(axis, len(shape), "all")
     if not axes:
         return a
-    if any(shape[i] == 0 for i in axes):
-        return np.ones(tuple(d for i, d in enumerate(shape) if i not in axes), bool)
+    if any_zero(shape, axes):
+        return np.ones(_empty_reduced_shape(shape, axes, keepdims), bool)
     return _keep(P.reduce_min(a, axes), shape, axes, keepdims)
 
 
@@ -139,8 +142,12 @@ def any(a, axis=None, keepdims=False):  # noqa: A001
     if not axes:
         return a
     if any_zero(shape, axes):
-        return np.zeros(tuple(d for i, d in enumerate(shape) if i not in axes), bool)
+        return np.zeros(_empty_reduced_shape(shape, axes, keepdims), bool)
     return _keep(P.reduce_max(a, axes), shape, axes, keepdims)
+
+
+def _empty_reduced_shape(shape, axes, keepdims):
+    return tuple(1 if i in axes else d for i, d in enumerate(shape) if keepdims or i not in axes)
 
 
 def any_zero(shape, axes):

@@ -26,9 +26,13 @@ def solve(a, b):
     a, b = promote_float(a, b)
     a = np.asarray(a) if not hasattr(a, "shape") else a
     b = np.asarray(b) if not hasattr(b, "shape") else b
-    if ndim_of(b) == 1:
-        return reshape(P.solve(a, reshape(b, shape_of(b) + (1,))), shape_of(b))
-    return P.solve(a, b)
+    # NumPy 2: a 1-D b is one vector; otherwise b is a stack of matrices; batch axes broadcast
+    vector = ndim_of(b) == 1
+    if vector:
+        b = reshape(b, shape_of(b) + (1,))
+    batch = np.broadcast_shapes(shape_of(a)[:-2], shape_of(b)[:-2])
+    x = P.solve(P.broadcast_to(a, batch + shape_of(a)[-2:]), P.broadcast_to(b, batch + shape_of(b)[-2:]))
+    return reshape(x, shape_of(x)[:-1]) if vector else x
 
 
 def det(a):
