@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import primitives as P
+from ..primitives._rules import broadcast_shapes
 from ..errors import FuncgradValueError
 from ._reductions import max as _max
 from ._reductions import min as _min
@@ -30,7 +31,7 @@ def solve(a, b):
     vector = ndim_of(b) == 1
     if vector:
         b = reshape(b, shape_of(b) + (1,))
-    batch = np.broadcast_shapes(shape_of(a)[:-2], shape_of(b)[:-2])
+    batch = broadcast_shapes(shape_of(a)[:-2], shape_of(b)[:-2], op="linalg.solve (batch axes)")
     x = P.solve(P.broadcast_to(a, batch + shape_of(a)[-2:]), P.broadcast_to(b, batch + shape_of(b)[-2:]))
     return reshape(x, shape_of(x)[:-1]) if vector else x
 

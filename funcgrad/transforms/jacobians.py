@@ -97,6 +97,7 @@ def _jacobian(fun, argnums, mode):
         return o_def.unflatten(per_out)
 
     jac_fun.__name__ = f"{name}({fun_name(fun)})"
+    jac_fun.__wrapped__ = fun
     return jac_fun
 
 
