@@ -8,6 +8,7 @@ array([1., 1., 1.])
 from . import errors, tree_util  # noqa: F401
 from . import numpy  # noqa: F401
 from . import scipy  # noqa: F401
+from . import lax  # noqa: F401
 from .config import config  # noqa: F401
 from .core.graph import Graph  # noqa: F401
 from .primitives import stop_gradient  # noqa: F401

@@ -93,7 +93,8 @@ def cond(pred, true_fun, false_fun, *operands):
     p = _scalar_pred(pred, "lax.cond", "the predicate")
     from .primitives import convert
 
-    return _switch(convert(p, cf.INDEX_DTYPE), (false_fun, true_fun), operands, "lax.cond")
+    return _switch(convert(p, cf.INDEX_DTYPE), (false_fun, true_fun), operands, "lax.cond",
+                   ("false_fun", "true_fun"))
 
 
 def switch(index, branches, *operands):
@@ -114,10 +115,10 @@ def switch(index, branches, *operands):
     idx = fnp.clip(fnp.asarray(idx, cf.INDEX_DTYPE), 0, len(branches) - 1)
     if len(branches) == 1:
         return branches[0](*operands)
-    return _switch(idx, branches, operands, "lax.switch")
+    return _switch(idx, branches, operands, "lax.switch", [f"branch {i}" for i in range(len(branches))])
 
 
-def _switch(index, branches, operands, op):
+def _switch(index, branches, operands, op, names):
     ops, in_tree = _flat(operands)
     avals = [get_aval(x) for x in ops]
     traced = [_trace(lambda *a, b=b: b(*in_tree.unflatten(a)), avals) for b in branches]
@@ -125,9 +126,9 @@ def _switch(index, branches, operands, op):
     for i, (g, _, tree) in enumerate(traced[1:], 1):
         if tree != tree0 or g.out_avals != g0.out_avals:
             raise FuncgradTypeError(at_user_line(
-                f"{op}: the branches must return the same pytree of shapes and dtypes; branch 0 "
-                f"({fun_name(branches[0])}) returned {tree0} {_avals_text(g0.out_avals)} but branch {i} "
-                f"({fun_name(branches[i])}) returned {tree} {_avals_text(g.out_avals)}"))
+                f"{op}: the branches must return the same pytree of shapes and dtypes; {names[i]} "
+                f"({fun_name(branches[i])}) returned {tree} {_avals_text(g.out_avals)} but {names[0]} "
+                f"({fun_name(branches[0])}) returned {tree0} {_avals_text(g0.out_avals)}"))
     consts = [c for _, cs, _ in traced for c in cs]
     joined, start = [], 0
     for g, cs, _ in traced:
