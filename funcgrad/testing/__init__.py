@@ -63,8 +63,8 @@ def _random_like(leaves, rng):
     """A random unit-norm direction over the float leaves (zeros for the others)."""
     dirs = [rng.standard_normal(np.shape(x)) if _is_float(x) else None for x in leaves]
     norm = np.sqrt(sum(float(np.sum(d * d)) for d in dirs if d is not None)) or 1.0
-    return [np.zeros(np.shape(x), np.asarray(x).dtype) if d is None else (d / norm).astype(np.asarray(x).dtype)
-            for d, x in zip(dirs, leaves)]
+    return [np.zeros(np.shape(x), np.asarray(x).dtype) if d is None
+            else np.asarray(d / norm, np.asarray(x).dtype) for d, x in zip(dirs, leaves)]
 
 
 def _perturbed(leaves, dirs, step):
@@ -72,10 +72,17 @@ def _perturbed(leaves, dirs, step):
             if _is_float(x) else x for x, d in zip(leaves, dirs)]
 
 
+def _traced_call(f, leaves, treedef):
+    """``f`` at these arguments, run through ``jvp`` (zero tangents) so that it sees traced
+    arrays exactly as when its derivatives are taken (``x.at[...]`` and friends work)."""
+    zeros = [np.zeros(np.shape(x), np.asarray(x).dtype) for x in leaves]
+    return tree_flatten(jvp(f, treedef.unflatten(leaves), treedef.unflatten(zeros))[0])[0]
+
+
 def _numerical_jvp(f, leaves, treedef, dirs, eps):
     """Central finite difference of ``f`` along ``dirs``: flat float64 output leaves."""
-    plus = tree_flatten(f(*treedef.unflatten(_perturbed(leaves, dirs, eps))))[0]
-    minus = tree_flatten(f(*treedef.unflatten(_perturbed(leaves, dirs, -eps))))[0]
+    plus = _traced_call(f, _perturbed(leaves, dirs, eps), treedef)
+    minus = _traced_call(f, _perturbed(leaves, dirs, -eps), treedef)
     return [(np.asarray(p, np.float64) - np.asarray(m, np.float64)) / (2 * eps)
             if _is_float(p) else None for p, m in zip(plus, minus)]
 
@@ -145,7 +152,7 @@ def _check(f, args, order, modes, tols, rng, name):
     leaves = tree_flatten(tuple(args))[0]
     if not any(_is_float(x) for x in leaves):
         raise FuncgradTypeError(f"check_grads: {name} has no floating-point argument to differentiate")
-    outs = tree_flatten(f(*args))[0]
+    outs = _traced_call(f, leaves, tree_flatten(tuple(args))[1])
     if not any(_is_float(x) for x in outs):
         raise FuncgradTypeError(f"check_grads: {name} returns no floating-point output")
     setting = _settings(name, leaves, outs, *tols)
@@ -157,7 +164,7 @@ def _check(f, args, order, modes, tols, rng, name):
     if "rev" in modes:
         check_vjp(f, args, setting, rng)
         if order > 1:
-            o_leaves, o_def = tree_flatten(f(*args))
+            o_leaves, o_def = tree_flatten(vjp(f, *args)[0])
             u = o_def.unflatten(_random_like(o_leaves, rng))
             _check(lambda *a: vjp(f, *a)[1](u), args, order - 1, modes, tols, rng, f"vjp({name})")
 

@@ -159,7 +159,7 @@ DOMAINS: dict[str, tuple] = {
     "expit": (REAL,), "erf": (REAL,), "square": (REAL,), "negative": (REAL,),
     "add": (REAL, REAL), "subtract": (REAL, REAL), "multiply": (REAL, REAL),
     "divide": (REAL, NONZERO), "true_divide": (REAL, NONZERO), "power": (POSITIVE, Interval(-3.0, 3.0)),
-    "arctan2": (REAL, NONZERO), "hypot": (NONZERO, NONZERO), "logaddexp": (REAL, REAL),
+    "arctan2": (NONZERO, REAL), "hypot": (NONZERO, NONZERO), "logaddexp": (REAL, REAL),
     "xlogy": (REAL, POSITIVE),
     "inv": ("matrix",), "det": ("matrix",), "slogdet": ("matrix",), "solve": ("matrix", "rhs"),
     "cholesky": ("spd",),
