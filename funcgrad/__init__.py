@@ -19,5 +19,6 @@ from .transforms.batching import vmap  # noqa: F401
 from .transforms.jvp import jvp  # noqa: F401
 from .transforms.reverse import grad, value_and_grad, vjp  # noqa: F401
 from . import testing, debug  # noqa: F401,E402
+from . import random, nn, optim  # noqa: F401,E402
 
 __version__ = "0.1.0"

@@ -204,7 +204,7 @@ def lower_aux(tree, trace):
     def lower(x):
         while isinstance(x, Tracer) and x._trace is trace:
             x = x.primal
-        return x
+        return np.asarray(x) if isinstance(x, np.generic) else x  # arrays out, 0-d for scalars
 
     if trace is None:
         return tree

@@ -1,0 +1,57 @@
+"""``funcgrad.nn``: stateless neural-network layers, activations, losses, initializers.
+
+A layer is a pair ``(init, apply)``; models are built with ``serial`` and
+``parallel`` and their params are ordinary pytrees.
+
+>>> import numpy as np
+>>> import funcgrad as fg
+>>> from funcgrad import nn, random
+>>> init, apply = nn.serial(nn.Dense(32), nn.Relu, nn.Dense(10))
+>>> _, params = init(random.key(0), (-1, 64))
+>>> x, y = np.ones((8, 64), np.float32), np.zeros(8, np.int64)
+>>> loss = lambda p: nn.softmax_cross_entropy(apply(p, x), y)
+>>> grads = fg.grad(loss)(params)
+"""
+from . import initializers  # noqa: F401
+from .activations import (  # noqa: F401
+    elu,
+    gelu,
+    leaky_relu,
+    log_sigmoid,
+    log_softmax,
+    logsumexp,
+    one_hot,
+    relu,
+    relu6,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    swish,
+    tanh,
+)
+from .combinators import parallel, serial  # noqa: F401
+from .layers import (  # noqa: F401
+    AvgPool,
+    Conv,
+    Dense,
+    Dropout,
+    Elu,
+    Embedding,
+    Flatten,
+    Gelu,
+    Lambda,
+    Layer,
+    LayerNorm,
+    LeakyRelu,
+    LogSoftmax,
+    MaxPool,
+    Relu,
+    Sigmoid,
+    Silu,
+    Softmax,
+    Softplus,
+    Tanh,
+)
+from .losses import binary_cross_entropy, l2_penalty, mse, softmax_cross_entropy  # noqa: F401
+from .pooling import avg_pool, conv2d, max_pool  # noqa: F401

@@ -1,0 +1,452 @@
+"""Stateless, counter-based random numbers (Threefry-2x32, as in JAX).
+
+A key is an ordinary ``uint32`` array of shape ``(2,)``: it passes through
+``jit``, ``grad`` and pytrees like any other array. Every function is pure:
+the same key always gives the same numbers, eager or jitted. Never reuse a key
+for two draws; ``split`` it instead.
+
+>>> import funcgrad.random as fr
+>>> k = fr.key(0)
+>>> k1, k2 = fr.split(k)
+>>> x = fr.normal(k1, (3,))            # float32 by default, like JAX
+>>> bool((fr.normal(k1, (3,)) == x).all())
+True
+
+The bit streams match JAX's default (partitionable Threefry) implementation:
+``key``, ``split``, ``fold_in``, ``bits``, ``uniform``, ``bernoulli`` and
+``randint`` give bit-identical results; ``normal`` and ``truncated_normal``
+agree to a few ulps (the inverse error function is evaluated with a
+polynomial).
+"""
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import numpy as fnp
+from .core.trace import Tracer
+from .errors import FuncgradTypeError, FuncgradValueError, at_user_line
+
+__all__ = [
+    "PRNGKey",
+    "bernoulli",
+    "bits",
+    "categorical",
+    "fold_in",
+    "gumbel",
+    "key",
+    "normal",
+    "permutation",
+    "randint",
+    "split",
+    "threefry_2x32",
+    "truncated_normal",
+    "uniform",
+]
+
+_U32 = np.dtype(np.uint32)
+_MASK32 = 0xFFFFFFFF
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+_PARITY = np.uint32(0x1BD11BDA)
+
+
+# -- argument checking ------------------------------------------------------------------------
+def _describe(x):
+    if isinstance(x, (np.ndarray, Tracer)):
+        return f"an array of shape {tuple(x.shape)} and dtype {np.dtype(x.dtype).name}"
+    return f"a {type(x).__name__} ({x!r})"
+
+
+def _check_key(k, op):
+    if not isinstance(k, (np.ndarray, Tracer)) or np.dtype(k.dtype) != _U32 or tuple(k.shape) != (2,):
+        raise FuncgradTypeError(at_user_line(
+            f"random.{op}: expected a PRNG key (a uint32 array of shape (2,) made by "
+            f"funcgrad.random.key(seed) or split), got {_describe(k)}"))
+    return k
+
+
+def _check_shape(shape, op):
+    if shape is None:
+        return None
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    if isinstance(shape, (np.ndarray, Tracer)) or not isinstance(shape, Sequence):
+        raise FuncgradTypeError(at_user_line(
+            f"random.{op}: shape must be a tuple of ints, got {_describe(shape)}"))
+    try:
+        out = tuple(_index(d) for d in shape)
+    except TypeError:
+        raise FuncgradTypeError(at_user_line(
+            f"random.{op}: shape must be a tuple of ints, got {shape!r}")) from None
+    if any(d < 0 for d in out):
+        raise FuncgradValueError(at_user_line(f"random.{op}: negative dimension in shape {out}"))
+    return out
+
+
+def _index(d):
+    if isinstance(d, Tracer):
+        raise TypeError
+    return operator.index(d)
+
+
+def _float_dtype(dtype, op):
+    dt = np.dtype(np.float32 if dtype is None else dtype)
+    if dt.kind != "f":
+        raise FuncgradTypeError(at_user_line(
+            f"random.{op}: dtype must be a floating type (float16, float32, float64), got {dt.name}"))
+    return dt
+
+
+# -- the Threefry-2x32 block cipher --------------------------------------------------------------
+def _rotl(x, r):
+    return fnp.bitwise_or(fnp.left_shift(x, np.uint32(r)), fnp.right_shift(x, np.uint32(32 - r)))
+
+
+def threefry_2x32(key_words, counts):
+    """Threefry-2x32 with 20 rounds: encrypt the counter pairs ``counts = (c0, c1)``
+    (uint32 arrays of one shape) under ``key_words = (k0, k1)``; returns two uint32 arrays.
+
+    >>> import numpy as np
+    >>> z = np.zeros(1, np.uint32)
+    >>> [hex(int(w[0])) for w in threefry_2x32((np.uint32(0), np.uint32(0)), (z, z))]
+    ['0x6b200159', '0x99ba4efe']
+    """
+    k0, k1 = key_words
+    ks = (k0, k1, fnp.bitwise_xor(fnp.bitwise_xor(k0, k1), _PARITY))
+    x0 = fnp.add(counts[0], ks[0])
+    x1 = fnp.add(counts[1], ks[1])
+    for i in range(5):
+        for r in _ROTATIONS[i % 2]:
+            x0 = fnp.add(x0, x1)
+            x1 = fnp.bitwise_xor(_rotl(x1, r), x0)
+        x0 = fnp.add(x0, ks[(i + 1) % 3])
+        x1 = fnp.add(fnp.add(x1, ks[(i + 2) % 3]), np.uint32(i + 1))
+    return x0, x1
+
+
+def _key_words(k):
+    return k[0], k[1]
+
+
+def _counters(shape):
+    """The 64-bit row-major position of every element, as (high, low) uint32 words."""
+    n = math.prod(shape)
+    if n > _MASK32:
+        raise FuncgradValueError(at_user_line(
+            f"random: cannot draw {n} numbers from one key (at most 2**32 - 1); split the key"))
+    lo = np.arange(n, dtype=_U32).reshape(shape)
+    return np.zeros(shape, _U32), lo
+
+
+def _blocks(k, shape):
+    return threefry_2x32(_key_words(k), _counters(shape))
+
+
+# -- keys -------------------------------------------------------------------------------------------
+def key(seed) -> np.ndarray:
+    """A PRNG key from an integer seed: a uint32 array ``[seed >> 32, seed & 0xFFFFFFFF]``.
+
+    >>> key(42)
+    array([ 0, 42], dtype=uint32)
+    """
+    if isinstance(seed, Tracer):
+        if seed.dtype.kind not in "iu" or seed.shape != ():
+            raise FuncgradTypeError(at_user_line(
+                f"random.key: seed must be an integer scalar, got {_describe(seed)}"))
+        lo = fnp.asarray(seed, _U32) if seed.dtype.itemsize <= 4 else fnp.asarray(
+            fnp.bitwise_and(seed, _MASK32), _U32)
+        hi = (fnp.zeros((), _U32) if seed.dtype.itemsize <= 4
+              else fnp.asarray(fnp.right_shift(seed, 32), _U32))
+        return fnp.stack([hi, lo])
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) and not (
+            isinstance(seed, np.ndarray) and seed.shape == () and seed.dtype.kind in "iu"):
+        raise FuncgradTypeError(at_user_line(f"random.key: seed must be an integer, got {_describe(seed)}"))
+    s = int(seed) % (1 << 64)
+    return np.array([s >> 32, s & _MASK32], dtype=_U32)
+
+
+PRNGKey = key
+
+
+def split(k, num: int = 2):
+    """``num`` new independent keys from ``k``, as an array of shape ``(num, 2)``.
+
+    >>> k1, k2 = split(key(0))
+    """
+    _check_key(k, "split")
+    num = _index(num)
+    b0, b1 = _blocks(k, (num,))
+    return fnp.stack([b0, b1], axis=1)
+
+
+def fold_in(k, data):
+    """A new key from ``k`` and an integer ``data`` (e.g. a step or a process index).
+
+    >>> k_step = fold_in(key(0), 7)
+    """
+    _check_key(k, "fold_in")
+    if isinstance(data, Tracer):
+        if data.dtype.kind not in "iu" or data.shape != ():
+            raise FuncgradTypeError(at_user_line(
+                f"random.fold_in: data must be an integer scalar, got {_describe(data)}"))
+        d = fnp.asarray(data, _U32)
+    else:
+        if isinstance(data, (bool, np.bool_)) or not isinstance(data, (int, np.integer, np.ndarray)) or (
+                isinstance(data, np.ndarray) and (data.shape != () or data.dtype.kind not in "iu")):
+            raise FuncgradTypeError(at_user_line(
+                f"random.fold_in: data must be an integer scalar, got {_describe(data)}"))
+        d = np.uint32(int(data) & _MASK32)
+    y0, y1 = threefry_2x32(_key_words(k), (np.uint32(0), d))
+    return fnp.stack([y0, y1])
+
+
+def bits(k, shape=()):
+    """Uniformly random uint32 bits of ``shape``.
+
+    >>> bits(key(0), (2,)).dtype
+    dtype('uint32')
+    """
+    _check_key(k, "bits")
+    return _bits32(k, _check_shape(shape, "bits"))
+
+
+def _bits32(k, shape):
+    b0, b1 = _blocks(k, shape)
+    return fnp.bitwise_xor(b0, b1)
+
+
+# -- floating-point distributions ---------------------------------------------------------------------
+def _unit_floats(k, shape, dt):
+    """Floats in [0, 1) with every mantissa bit random (JAX's construction)."""
+    nmant = np.finfo(dt).nmant
+    if dt.itemsize == 8:
+        b0, b1 = _blocks(k, shape)
+        hi = fnp.asarray(b0, dt) * dt.type(2.0 ** -32)
+        lo = fnp.asarray(fnp.right_shift(b1, np.uint32(12)), dt) * dt.type(2.0 ** -52)
+        return hi + lo
+    width = 8 * dt.itemsize
+    b = _bits32(k, shape)
+    if width < 32:
+        b = fnp.bitwise_and(b, np.uint32((1 << width) - 1))
+    mant = fnp.right_shift(b, np.uint32(width - nmant))
+    return fnp.asarray(mant, dt) * dt.type(2.0 ** -nmant)
+
+
+def _bounds(v, dt):
+    return fnp.asarray(v, dt)
+
+
+def _shape_or_broadcast(shape, op, *args):
+    shape = _check_shape(shape, op)
+    arg_shape = np.broadcast_shapes(*[tuple(np.shape(a)) if not isinstance(a, Tracer) else a.shape
+                                      for a in args])
+    if shape is None:
+        return arg_shape
+    try:
+        if np.broadcast_shapes(shape, arg_shape) != shape:
+            raise ValueError
+    except ValueError:
+        raise FuncgradValueError(at_user_line(
+            f"random.{op}: parameters of shape {arg_shape} do not broadcast to shape {shape}")) from None
+    return shape
+
+
+def uniform(k, shape=(), dtype=None, minval=0.0, maxval=1.0):
+    """Uniform floats in ``[minval, maxval)`` (float32 unless ``dtype`` says otherwise).
+
+    >>> u = uniform(key(0), (1000,), minval=-1.0, maxval=1.0)
+    >>> bool(u.min() >= -1.0 and u.max() < 1.0)
+    True
+    """
+    _check_key(k, "uniform")
+    dt = _float_dtype(dtype, "uniform")
+    lo, hi = _bounds(minval, dt), _bounds(maxval, dt)
+    shape = _shape_or_broadcast(shape, "uniform", lo, hi)
+    return _uniform(k, shape, dt, lo, hi)
+
+
+def _uniform(k, shape, dt, lo, hi):
+    u = _unit_floats(k, shape, dt)
+    return fnp.maximum(lo, u * (hi - lo) + lo)
+
+
+def _erfinv(x):
+    """Inverse error function: Giles' polynomial, refined by Newton steps in float64."""
+    dt = np.dtype(x.dtype)
+    w = -fnp.log((1.0 - x) * (1.0 + x))
+    small = w < 5.0
+    ws = fnp.where(small, w, 5.0) - 2.5
+    wl = fnp.sqrt(fnp.where(small, 5.0, w)) - 3.0
+    p_small = _horner(ws, (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06,
+                           0.00021858087, -0.00125372503, -0.00417768164, 0.246640727, 1.50140941))
+    p_large = _horner(wl, (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844,
+                           0.00573950773, -0.0076224613, 0.00943887047, 1.00167406, 2.83297682))
+    y = fnp.where(small, p_small, p_large) * x
+    if dt.itemsize == 8:
+        from .scipy.special import erf
+
+        for _ in range(2):
+            y = y - (erf(y) - x) / (1.1283791670955126 * fnp.exp(-y * y))
+    return y
+
+
+def _horner(w, coeffs):
+    p = coeffs[0]
+    for c in coeffs[1:]:
+        p = c + p * w
+    return p
+
+
+def normal(k, shape=(), dtype=None):
+    """Standard normal samples (float32 unless ``dtype`` says otherwise).
+
+    >>> z = normal(key(1), (10000,))
+    >>> bool(abs(float(z.mean())) < 0.05)
+    True
+    """
+    _check_key(k, "normal")
+    dt = _float_dtype(dtype, "normal")
+    shape = _check_shape(shape, "normal")
+    lo = np.nextafter(np.asarray(-1.0, dt), np.asarray(0.0, dt))
+    u = _uniform(k, shape, dt, lo, np.asarray(1.0, dt))
+    return dt.type(math.sqrt(2.0)) * _erfinv(u)
+
+
+def truncated_normal(k, lower=-2.0, upper=2.0, shape=None, dtype=None):
+    """Standard normal samples conditioned on ``lower < x < upper``.
+
+    >>> t = truncated_normal(key(2), -1.0, 1.0, (1000,))
+    >>> bool(t.min() > -1.0 and t.max() < 1.0)
+    True
+    """
+    _check_key(k, "truncated_normal")
+    dt = _float_dtype(dtype, "truncated_normal")
+    from .scipy.special import erf
+
+    lower, upper = _bounds(lower, dt), _bounds(upper, dt)
+    shape = _shape_or_broadcast(shape, "truncated_normal", lower, upper)
+    sqrt2 = dt.type(math.sqrt(2.0))
+    a, b = erf(lower / sqrt2), erf(upper / sqrt2)
+    u = _uniform(k, shape, dt, a, b)
+    out = sqrt2 * _erfinv(u)
+    return fnp.clip(out, fnp.nextafter(lower, dt.type(np.inf)), fnp.nextafter(upper, dt.type(-np.inf)))
+
+
+def gumbel(k, shape=(), dtype=None):
+    """Standard Gumbel samples ``-log(-log(u))``.
+
+    >>> g = gumbel(key(3), (5,))
+    """
+    _check_key(k, "gumbel")
+    dt = _float_dtype(dtype, "gumbel")
+    return _gumbel(k, _check_shape(shape, "gumbel"), dt)
+
+
+def _gumbel(k, shape, dt):
+    u = _uniform(k, shape, dt, np.asarray(np.finfo(dt).tiny, dt), np.asarray(1.0, dt))
+    return -fnp.log(-fnp.log(u))
+
+
+# -- discrete distributions -------------------------------------------------------------------------------
+def bernoulli(k, p=0.5, shape=None):
+    """Booleans that are True with probability ``p``.
+
+    >>> b = bernoulli(key(0), 0.3, (1000,))
+    >>> b.dtype
+    dtype('bool')
+    """
+    _check_key(k, "bernoulli")
+    p_dt = np.dtype(p.dtype) if isinstance(p, (np.ndarray, Tracer)) else np.dtype(np.float32)
+    dt = p_dt if p_dt.kind == "f" else np.dtype(np.float32)
+    p = fnp.asarray(p, dt)
+    shape = _shape_or_broadcast(shape, "bernoulli", p)
+    return fnp.less(_uniform(k, shape, dt, np.asarray(0.0, dt), np.asarray(1.0, dt)), p)
+
+
+def categorical(k, logits, axis=-1, shape=None):
+    """Samples of ``softmax(logits)`` along ``axis`` (Gumbel-max), as int64 indices.
+
+    >>> c = categorical(key(0), np.log(np.array([0.2, 0.8])), shape=(100,))
+    >>> c.shape
+    (100,)
+    """
+    _check_key(k, "categorical")
+    logits = fnp.asarray(logits)
+    dt = np.dtype(logits.dtype)
+    if dt.kind != "f":
+        raise FuncgradTypeError(at_user_line(f"random.categorical: logits must be floats, got {_describe(logits)}"))
+    nd = logits.ndim
+    if nd == 0:
+        raise FuncgradValueError(at_user_line("random.categorical: logits must have at least one axis"))
+    ax = axis % nd
+    batch_shape = tuple(d for i, d in enumerate(logits.shape) if i != ax)
+    shape = batch_shape if shape is None else _check_shape(shape, "categorical")
+    if len(shape) < len(batch_shape) or np.broadcast_shapes(shape[len(shape) - len(batch_shape):],
+                                                             batch_shape) != shape[len(shape) - len(batch_shape):]:
+        raise FuncgradValueError(at_user_line(
+            f"random.categorical: shape {shape} does not end with the batch shape {batch_shape} of the logits"))
+    prefix = shape[:len(shape) - len(batch_shape)]
+    full = list(shape[len(prefix):])
+    full.insert(ax, logits.shape[ax])
+    full = tuple(prefix) + tuple(full)
+    lg = fnp.reshape(logits, (1,) * len(prefix) + logits.shape)
+    return fnp.argmax(_gumbel(k, full, dt) + lg, axis=len(prefix) + ax)
+
+
+def randint(k, shape, minval, maxval, dtype=np.int32):
+    """Integers uniformly drawn from ``[minval, maxval)`` (spans up to 2**32 - 1).
+
+    >>> r = randint(key(0), (5,), 0, 10)
+    >>> bool(((r >= 0) & (r < 10)).all())
+    True
+    """
+    _check_key(k, "randint")
+    dt = np.dtype(dtype)
+    if dt.kind not in "iu":
+        raise FuncgradTypeError(at_user_line(f"random.randint: dtype must be an integer type, got {dt.name}"))
+    info = np.iinfo(dt)
+    lo = fnp.asarray(_clip_int(minval, info), dt)
+    hi = fnp.asarray(_clip_int(maxval, info), dt)
+    shape = _shape_or_broadcast(shape, "randint", lo, hi)
+    k1, k2 = split(k)
+    higher, lower = _bits32(k1, shape), _bits32(k2, shape)
+    span = fnp.asarray(hi - lo, _U32)
+    span = fnp.where(hi <= lo, np.uint32(1), span)
+    mult = fnp.remainder(np.uint32(1 << 16), span)
+    mult = fnp.remainder(mult * mult, span)
+    offset = fnp.remainder(fnp.remainder(higher, span) * mult + fnp.remainder(lower, span), span)
+    return lo + fnp.asarray(offset, dt)
+
+
+def _clip_int(v, info):
+    if isinstance(v, (int, np.integer)):
+        return min(max(int(v), int(info.min)), int(info.max))
+    return v
+
+
+def permutation(k, x, axis=0):
+    """A random permutation of ``range(x)`` (int ``x``) or of ``x`` along ``axis``.
+
+    >>> sorted(permutation(key(0), 5).tolist())
+    [0, 1, 2, 3, 4]
+    """
+    _check_key(k, "permutation")
+    if isinstance(x, (int, np.integer)):
+        return _shuffle(k, np.arange(int(x)))
+    x = fnp.asarray(x)
+    if x.ndim == 0:
+        raise FuncgradValueError(at_user_line("random.permutation: x must be an int or an array of rank >= 1"))
+    idx = _shuffle(k, np.arange(x.shape[axis]))
+    return fnp.take(x, idx, axis=axis)
+
+
+def _shuffle(k, x):
+    n = x.shape[0]
+    rounds = int(np.ceil(3 * np.log(max(1, n)) / np.log(_MASK32)))
+    for _ in range(rounds):
+        k, sub = split(k)
+        x = fnp.take(x, fnp.argsort(_bits32(sub, (n,))), axis=0)
+    return x
