@@ -55,3 +55,4 @@ from .layers import (  # noqa: F401
 )
 from .losses import binary_cross_entropy, l2_penalty, mse, softmax_cross_entropy  # noqa: F401
 from .pooling import avg_pool, conv2d, max_pool  # noqa: F401
+from .recurrent import GRU, LSTM, RNN  # noqa: F401
