@@ -108,6 +108,8 @@ class PyTreeDef:
             return f"[{inner}]"
         if self.kind is dict:
             return "{" + ", ".join(f"{k!r}: {c._describe()}" for k, c in zip(self.aux, self.children)) + "}"
+        if self.kind is _NAMEDTUPLE:
+            return f"{self.aux.__name__}({inner})"
         return f"{self.kind.__name__}({inner})"
 
     def unflatten(self, leaves: Iterable[Any]):
