@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CheckpointError, FuncgradTypeError
+from .errors import CheckpointError, FuncgradTypeError, at_user_line
 from .tree_util import PyTreeDef, tree_flatten, treedef_is_leaf
 
 __all__ = ["CheckpointError", "CheckpointNotFoundError", "CheckpointTypeError", "load", "save"]
@@ -405,7 +405,8 @@ def _parse(path: str, buf) -> tuple[Any, list[np.ndarray]]:
     if stored != actual:
         hint = _size_hint(buf)
         raise CheckpointError(
-            f"{where}: checksum does not match: the file is corrupt or was modified{hint}"
+            f"{where}: checksum does not match: the file is corrupt or was modified{hint}; "
+            "nothing was loaded: restore the file from a backup or save the checkpoint again"
         )
 
     (hlen,) = _LEN.unpack_from(buf, len(MAGIC))
@@ -503,7 +504,10 @@ def load(path, like=None):
     ('tuple', 'P')
     """
     path = os.fspath(path)
-    structure, arrays = _parse(path, _read_all(path))
+    try:
+        structure, arrays = _parse(path, _read_all(path))
+    except CheckpointError as e:  # say which line of the user's program was loading
+        raise type(e)(at_user_line(str(e))) from e.__cause__
     if like is None:
         return build_tree(structure, arrays, f"checkpoint.load({path!r})")
     return unflatten_like(structure, arrays, like, f"checkpoint.load({path!r}, like=...)")

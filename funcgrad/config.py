@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .errors import FuncgradValueError
+from .errors import FuncgradValueError, at_user_line
 
 
 def _env_flag(name: str) -> bool:
@@ -30,10 +30,14 @@ class Config:
 
     def update(self, name: str, value: Any) -> None:
         if name not in self._values:
-            raise FuncgradValueError(
-                f"config.update: unknown option {name!r}; known options: "
-                + ", ".join(sorted(self._values))
-            )
+            import difflib
+
+            close = difflib.get_close_matches(str(name), list(self._values), n=1)
+            raise FuncgradValueError(at_user_line(
+                f"config.update: unknown option {name!r}"
+                + (f"; did you mean {close[0]!r}?" if close else "")
+                + " Known options: " + ", ".join(sorted(self._values))
+            ))
         self._values[name] = value
 
     def __getattr__(self, name: str) -> Any:

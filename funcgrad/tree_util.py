@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Iterable
 
-from .errors import FuncgradTypeError, FuncgradValueError
+from .errors import FuncgradTypeError, FuncgradValueError, at_user_line
 
 __all__ = [
     "PyTreeDef",
@@ -207,8 +207,10 @@ def tree_map(f: Callable, tree, *rest, is_leaf: Callable | None = None):
     for r in rest:
         r_leaves, r_def = tree_flatten(r, is_leaf)
         if r_def != treedef:
-            raise FuncgradValueError(
-                f"tree_map: tree structures differ: {treedef} vs {r_def}"
-            )
+            raise FuncgradValueError(at_user_line(
+                f"tree_map: tree structures differ: {treedef} vs {r_def}; every tree must have the "
+                "structure of the first (same dict keys, list lengths and None entries). For params "
+                "and grads, take the gradient with respect to the whole params tree"
+            ))
         all_leaves.append(r_leaves)
     return treedef.unflatten(f(*xs) for xs in zip(*all_leaves))

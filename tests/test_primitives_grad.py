@@ -1,6 +1,7 @@
 """Every differentiable primitive: JVP and VJP against central finite differences in
 float64, over random shapes (0-d and broadcasting included) and parameters, with
-inputs drawn inside each function's domain; second derivatives for the elementwise ones."""
+inputs drawn inside each function's domain; second derivatives for the elementwise ones
+and for the products (whose rules must stay exact at zeros)."""
 from __future__ import annotations
 
 import sys
@@ -177,23 +178,31 @@ for _name, _prim in (("reduce_max", R.reduce_max_p), ("reduce_min", R.reduce_min
     case(_name)(_extremum_case)
 
 
-@case("reduce_prod")
+def _with_zeros(data, x):
+    """Sometimes put exact zeros in ``x``: the rules of products must not divide by x."""
+    if x.size > 1 and data.draw(st.booleans()):
+        for i in data.draw(st.lists(st.integers(0, x.size - 1), min_size=1, max_size=2)):
+            x.flat[i] = 0.0
+    return x
+
+
+@case("reduce_prod", second_order=True)
 def _(data, rng):
-    x = NONZERO(rng, data.draw(shapes))
-    if x.size > 1 and data.draw(st.booleans()):  # exact zeros: the rule must not divide by x
-        x.flat[data.draw(st.integers(0, x.size - 1))] = 0.0
+    x = _with_zeros(data, NONZERO(rng, data.draw(shapes)))
     axes = _axes(data, x.ndim)
     return (lambda a: R.reduce_prod_p.bind(a, axes=axes)), [x]
 
 
-for _name, _prim, _domain in (("cumsum", R.cumsum_p, REAL), ("cumprod", R.cumprod_p, NONZERO)):
-    def _scan_case(data, rng, _prim=_prim, _domain=_domain):
-        x = _domain(rng, data.draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=4)))
+for _name, _prim, _zeros in (("cumsum", R.cumsum_p, False), ("cumprod", R.cumprod_p, True)):
+    def _scan_case(data, rng, _prim=_prim, _zeros=_zeros):
+        x = NONZERO(rng, data.draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=5)))
+        if _zeros:
+            x = _with_zeros(data, x)
         axis = data.draw(st.integers(0, x.ndim - 1))
         reverse = data.draw(st.booleans())
         return (lambda a: _prim.bind(a, axis=axis, reverse=reverse)), [x]
 
-    case(_name)(_scan_case)
+    case(_name, second_order=_zeros)(_scan_case)
 
 
 # structural

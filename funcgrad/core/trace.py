@@ -177,15 +177,23 @@ def with_user_line(exc, location=None):
         return exc
 
 
+def _abstract_eval_error(prim, args, params):
+    """The FuncgradError that ``prim``'s abstract evaluation raises for these values, if any."""
+    try:
+        prim.abstract_eval(*[aval_of_value(x) for x in args], **params)
+    except FuncgradError as exc:
+        return exc
+    except Exception:  # noqa: BLE001 - no better message: NumPy's is used
+        return None
+    return None
+
+
 def impl_error(prim, args, params, exc):
     """A funcgrad error for ``exc`` raised by ``prim``'s NumPy implementation."""
     location, note = _where()
-    try:
-        prim.abstract_eval(*[aval_of_value(x) for x in args], **params)
-    except FuncgradError as better:  # the shape/dtype checks say it best
+    better = _abstract_eval_error(prim, args, params)
+    if better is not None:  # the shape/dtype checks say it best
         return with_user_line(better, location)
-    except Exception:  # noqa: BLE001 - fall back to NumPy's message below
-        pass
     shapes = ", ".join(aval_of_value(x).str_short() for x in args)
     msg = f"{prim.name}: {exc} (inputs {shapes})"
     if note:
@@ -396,18 +404,18 @@ class Tracer:
     def __getitem__(self, idx): return fnp()._getitem(self, idx)
 
     # -- array methods --------------------------------------------------------
-    def sum(self, axis=None, dtype=None, keepdims=False): return fnp().sum(self, axis, dtype, keepdims=keepdims)
-    def mean(self, axis=None, dtype=None, keepdims=False): return fnp().mean(self, axis, dtype, keepdims=keepdims)
-    def prod(self, axis=None, dtype=None, keepdims=False): return fnp().prod(self, axis, dtype, keepdims=keepdims)
-    def max(self, axis=None, keepdims=False): return fnp().max(self, axis, keepdims=keepdims)
-    def min(self, axis=None, keepdims=False): return fnp().min(self, axis, keepdims=keepdims)
-    def var(self, axis=None, ddof=0, keepdims=False): return fnp().var(self, axis, ddof=ddof, keepdims=keepdims)
-    def std(self, axis=None, ddof=0, keepdims=False): return fnp().std(self, axis, ddof=ddof, keepdims=keepdims)
-    def argmax(self, axis=None): return fnp().argmax(self, axis)
-    def argmin(self, axis=None): return fnp().argmin(self, axis)
-    def cumsum(self, axis=None): return fnp().cumsum(self, axis)
-    def all(self, axis=None, keepdims=False): return fnp().all(self, axis, keepdims=keepdims)
-    def any(self, axis=None, keepdims=False): return fnp().any(self, axis, keepdims=keepdims)
+    def sum(self, axis=None, dtype=None, keepdims=False, *, out=None): return _no_out(out, "sum") or fnp().sum(self, axis, dtype, keepdims=keepdims)
+    def mean(self, axis=None, dtype=None, keepdims=False, *, out=None): return _no_out(out, "mean") or fnp().mean(self, axis, dtype, keepdims=keepdims)
+    def prod(self, axis=None, dtype=None, keepdims=False, *, out=None): return _no_out(out, "prod") or fnp().prod(self, axis, dtype, keepdims=keepdims)
+    def max(self, axis=None, keepdims=False, *, out=None): return _no_out(out, "max") or fnp().max(self, axis, keepdims=keepdims)
+    def min(self, axis=None, keepdims=False, *, out=None): return _no_out(out, "min") or fnp().min(self, axis, keepdims=keepdims)
+    def var(self, axis=None, ddof=0, keepdims=False, *, out=None, dtype=None): return _no_out(out, "var") or fnp().var(self, axis, dtype, ddof=ddof, keepdims=keepdims)
+    def std(self, axis=None, ddof=0, keepdims=False, *, out=None, dtype=None): return _no_out(out, "std") or fnp().std(self, axis, dtype, ddof=ddof, keepdims=keepdims)
+    def argmax(self, axis=None, *, out=None): return _no_out(out, "argmax") or fnp().argmax(self, axis)
+    def argmin(self, axis=None, *, out=None): return _no_out(out, "argmin") or fnp().argmin(self, axis)
+    def cumsum(self, axis=None, *, out=None): return _no_out(out, "cumsum") or fnp().cumsum(self, axis)
+    def all(self, axis=None, keepdims=False, *, out=None): return _no_out(out, "all") or fnp().all(self, axis, keepdims=keepdims)
+    def any(self, axis=None, keepdims=False, *, out=None): return _no_out(out, "any") or fnp().any(self, axis, keepdims=keepdims)
     def dot(self, o): return fnp().dot(self, o)
     def clip(self, a_min=None, a_max=None): return fnp().clip(self, a_min, a_max)
 
@@ -427,6 +435,14 @@ class Tracer:
     def squeeze(self, axis=None): return fnp().squeeze(self, axis)
     def swapaxes(self, a, b): return fnp().swapaxes(self, a, b)
     def copy(self): return self
+
+
+def _no_out(out, name):
+    """NumPy's reductions (np.sum(x), ...) call these methods with ``out=None``."""
+    if out is not None:
+        raise FuncgradTypeError(at_user_line(
+            f"{name}(..., out=...) is not supported on traced arrays (they are immutable); use the "
+            "returned array instead"))
 
 
 def get_aval(x) -> ShapedArray:

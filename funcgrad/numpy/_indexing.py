@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import primitives as P
 from ..core.trace import Tracer
-from ..errors import FuncgradTypeError, FuncgradValueError, at_user_line
+from ..errors import FuncgradIndexError, FuncgradTypeError, FuncgradValueError, at_user_line
 from ._util import asarray_arg, cast, dtype_of, shape_of
 
 
@@ -13,8 +13,9 @@ def _as_index_array(v):
     if isinstance(v, Tracer):
         if v.dtype.kind == "b":
             raise FuncgradTypeError(at_user_line(
-                "boolean-mask indexing of a traced value has a data-dependent shape; use "
-                "fnp.where(mask, x, 0) (or index outside of jit)"))
+                f"boolean-mask indexing with a traced mask ({v.aval.str_short()}) has a data-dependent "
+                "shape, which jit cannot compile; use fnp.where(mask, x, 0) (or a masked reduction such "
+                "as fnp.sum(fnp.where(mask, x, 0))), or index outside of jit"))
         if v.dtype.kind not in "iu":
             raise FuncgradTypeError(at_user_line(f"index arrays must be integers, got {v.dtype}"))
         return v
@@ -62,8 +63,9 @@ def parse_index(idx, shape):
         elif isinstance(e, (int, np.integer)) and not isinstance(e, bool):
             n = shape[dim]
             if not -n <= int(e) < n:
-                raise FuncgradValueError(at_user_line(
-                    f"index {int(e)} is out of bounds for axis {dim} with size {n}"))
+                raise FuncgradIndexError(at_user_line(
+                    f"index {int(e)} is out of bounds for axis {dim} with size {n} of an array of shape "
+                    f"{tuple(shape)}; valid indices are {-n}..{n - 1}"))
             spec.append(("int", int(e) % n))
             dim += 1
         else:
@@ -71,9 +73,9 @@ def parse_index(idx, shape):
             if not isinstance(arr, Tracer):
                 n = shape[dim]
                 if arr.size and (arr.max() >= n or arr.min() < -n):
-                    raise FuncgradValueError(at_user_line(
+                    raise FuncgradIndexError(at_user_line(
                         f"index array with values in [{arr.min()}, {arr.max()}] is out of bounds for "
-                        f"axis {dim} with size {n}"))
+                        f"axis {dim} with size {n}; valid indices are {-n}..{n - 1}"))
                 arr = np.where(arr < 0, arr + n, arr) if arr.size and arr.min() < 0 else arr
             spec.append(("array", len(arrays)))
             arrays.append(arr)

@@ -34,7 +34,8 @@ def matmul(a, b):
     if ka != kb:
         raise ShapeError(at_user_line(
             f"matmul: shapes {sa} and {sb} are not aligned: {ka} (last dim of the first) != "
-            f"{kb} ({'second-to-last' if nb >= 2 else 'only'} dim of the second)"))
+            f"{kb} ({'second-to-last' if nb >= 2 else 'only'} dim of the second); check the layer "
+            "sizes, or transpose an operand (x.T) if it is stored the other way round"))
     if na <= 2 and nb <= 2:
         spec = {(1, 1): "j,j->", (1, 2): "j,jk->k", (2, 1): "ij,j->i", (2, 2): "ij,jk->ik"}[(na, nb)]
         return P.dot_general(a, b, spec)
@@ -122,6 +123,19 @@ def tensordot(a, b, axes=2):
     return P.dot_general(a, b, f"{''.join(la)},{''.join(lb)}->{''.join(out)}")
 
 
+def _einsum_check_sizes(subscripts, specs, operands):
+    """Every index letter must have one size across the operands (size 1 broadcasts)."""
+    seen = {}
+    for i, (s, op) in enumerate(zip(specs, operands)):
+        for c, d in zip(s, shape_of(op)):
+            j, e = seen.setdefault(c, (i, d))
+            if d != e and 1 not in (d, e):
+                raise ShapeError(at_user_line(
+                    f"einsum {subscripts!r}: index {c!r} has size {e} in operand {j} (shape "
+                    f"{shape_of(operands[j])}) but {d} in operand {i} (shape {shape_of(op)}); each "
+                    "letter must name dimensions of one size: fix the subscripts or the operands"))
+
+
 def _einsum_parse(subscripts, operands):
     subscripts = subscripts.replace(" ", "")
     if "->" in subscripts:
@@ -148,6 +162,7 @@ def _einsum_parse(subscripts, operands):
             raise ShapeError(at_user_line(f"einsum: subscripts {s!r} do not match an operand of shape "
                                           f"{shape_of(op)}"))
         specs.append(s)
+    _einsum_check_sizes(subscripts, specs, operands)
     if explicit:
         out = out.replace("...", ell)
     else:

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..core.trace import Tracer
 from ..dtypes import check_supported
-from ..errors import FuncgradTypeError, FuncgradValueError, at_user_line
+from ..errors import FuncgradIndexError, FuncgradTypeError, FuncgradValueError, at_user_line
 from .. import primitives as P
 
 
@@ -95,8 +95,9 @@ def promote_float(*args):
 
 def normalize_axis(axis, ndim, op="axis"):
     if axis < -ndim or axis >= max(ndim, 1) and not (ndim == 0 and axis in (0, -1)):
-        raise FuncgradValueError(at_user_line(f"{op}: axis {axis} is out of bounds for an array of "
-                                              f"dimension {ndim}"))
+        raise FuncgradIndexError(at_user_line(
+            f"{op}: axis {axis} is out of bounds for an array of dimension {ndim}; valid axes are "
+            f"{-max(ndim, 1)}..{max(ndim, 1) - 1} (negative ones count from the end)"))
     return axis % ndim if ndim else 0
 
 

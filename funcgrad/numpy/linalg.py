@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import primitives as P
 from ..primitives._rules import broadcast_shapes
-from ..errors import FuncgradValueError
+from ..errors import FuncgradValueError, ShapeError, at_user_line
 from ._reductions import max as _max
 from ._reductions import min as _min
 from ._reductions import sum as _sum
@@ -29,6 +29,11 @@ def solve(a, b):
     b = np.asarray(b) if not hasattr(b, "shape") else b
     # NumPy 2: a 1-D b is one vector; otherwise b is a stack of matrices; batch axes broadcast
     vector = ndim_of(b) == 1
+    n = shape_of(a)[-1] if ndim_of(a) >= 2 else None
+    if n is not None and ndim_of(b) >= 1 and shape_of(b)[0 if vector else -2] != n:
+        raise ShapeError(at_user_line(
+            f"linalg.solve: a of shape {shape_of(a)} and b of shape {shape_of(b)} do not fit: for a "
+            f"{n}x{n} system b must have shape ({n},) or (..., {n}, k)"))
     if vector:
         b = reshape(b, shape_of(b) + (1,))
     batch = broadcast_shapes(shape_of(a)[:-2], shape_of(b)[:-2], op="linalg.solve (batch axes)")

@@ -14,7 +14,9 @@ def broadcast_shapes(*shapes, op="broadcast"):
         return np.broadcast_shapes(*shapes)
     except ValueError:
         raise ShapeError(
-            f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} cannot be broadcast together"
+            f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} cannot be broadcast together "
+            "(aligned from the right, each pair of dimensions must be equal or 1); add a size-1 axis "
+            "where one is missing (x[:, None], fnp.expand_dims) or reshape an operand"
         ) from None
 
 

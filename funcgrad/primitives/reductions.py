@@ -6,7 +6,7 @@ import numpy as np
 from ..core.avals import ShapedArray
 from ..core.primitive import Primitive
 from ._rules import shape_of
-from .elementwise import convert, div, equal, mul, select
+from .elementwise import add, convert, div, equal, mul, select
 
 
 def _reduced_shape(shape, axes):
@@ -157,11 +157,64 @@ cumsum_p.vjp = lambda g, ans, primals, needs, *, axis, reverse: [cumsum(g, axis,
 cumprod_p = Primitive("cumprod", kind="scan")
 cumprod_p.impl = _scan_impl(np.cumprod)
 cumprod_p.abstract_eval = lambda x, *, axis, reverse: x
-cumprod_p.jvp = lambda primals, tangents, *, axis, reverse: (
-    lambda ans: (ans, mul(ans, cumsum(div(tangents[0], primals[0]), axis, reverse))))(
-    cumprod(primals[0], axis, reverse))
-cumprod_p.vjp = lambda g, ans, primals, needs, *, axis, reverse: [
-    div(cumsum(mul(g, ans), axis, not reverse), primals[0])]
+
+
+# The derivatives of cumprod follow a Hillis-Steele scan (log2(n) levels of y * shifted(y)):
+# they never divide by x, so they are exact where x has zeros, at every order.
+def _axis_slice(axis, start, stop):
+    return (("slice", None, None, None),) * axis + (("slice", start, stop, 1),)
+
+
+def _shift(x, d, axis, fill):
+    """``x`` moved ``d`` places up along ``axis``; the first ``d`` entries are ``fill``."""
+    from .structural import concatenate, getitem
+
+    shape = shape_of(x)
+    head = np.full(shape[:axis] + (d,) + shape[axis + 1:], fill, dtype=x.dtype)
+    return concatenate([head, getitem(x, (), _axis_slice(axis, 0, shape[axis] - d))], axis)
+
+
+def _unshift(x, d, axis):
+    """The transpose of ``_shift`` with a zero fill: moved ``d`` places down."""
+    from .structural import concatenate, getitem
+
+    shape = shape_of(x)
+    tail = np.zeros(shape[:axis] + (d,) + shape[axis + 1:], dtype=x.dtype)
+    return concatenate([getitem(x, (), _axis_slice(axis, d, shape[axis])), tail], axis)
+
+
+def _scan_levels(x, axis):
+    """``[(y, shifted y, d)]`` per level of the scan whose last ``y * shifted y`` is cumprod(x)."""
+    levels, y, d = [], x, 1
+    while d < shape_of(x)[axis]:
+        ys = _shift(y, d, axis, 1)
+        levels.append((y, ys, d))
+        y, d = mul(y, ys), 2 * d
+    return levels
+
+
+def _flip_if(x, reverse, axis):
+    from .structural import flip
+
+    return flip(x, (axis,)) if reverse else x
+
+
+def _cumprod_jvp(primals, tangents, *, axis, reverse):
+    x, t = (_flip_if(v, reverse, axis) for v in (primals[0], tangents[0]))
+    for y, ys, d in _scan_levels(x, axis):
+        t = add(mul(t, ys), mul(y, _shift(t, d, axis, 0)))
+    return cumprod(primals[0], axis, reverse), _flip_if(t, reverse, axis)
+
+
+def _cumprod_vjp(g, ans, primals, needs, *, axis, reverse):
+    g = _flip_if(g, reverse, axis)
+    for y, ys, d in reversed(_scan_levels(_flip_if(primals[0], reverse, axis), axis)):
+        g = add(mul(g, ys), _unshift(mul(g, y), d, axis))
+    return [_flip_if(g, reverse, axis)]
+
+
+cumprod_p.jvp = _cumprod_jvp
+cumprod_p.vjp = _cumprod_vjp
 
 
 def _batch_scan(p):

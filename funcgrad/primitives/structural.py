@@ -21,7 +21,8 @@ def _reshape_abstract(x, *, shape):
         n *= d
     if n != x.size:
         raise ShapeError(f"reshape: cannot reshape array of shape {x.shape} ({x.size} elements) "
-                         f"into shape {shape}")
+                         f"into shape {shape} ({n} elements); the new shape must hold the same number "
+                         "of elements (write -1 for one dimension to have it inferred)")
     return ShapedArray(shape, x.dtype)
 
 
@@ -76,7 +77,8 @@ def _concat_abstract(*xs, axis):
     for x in xs[1:]:
         if x.ndim != first.ndim or any(a != b for i, (a, b) in enumerate(zip(x.shape, first.shape)) if i != axis):
             raise ShapeError("concatenate: shapes " + ", ".join(str(v.shape) for v in xs)
-                             + f" do not match outside axis {axis}")
+                             + f" do not match outside axis {axis}; every dimension but the "
+                             "concatenation axis must be equal (pass axis=... or reshape first)")
     n = sum(x.shape[axis] for x in xs)
     shape = first.shape[:axis] + (n,) + first.shape[axis + 1:]
     return ShapedArray(shape, first.dtype)

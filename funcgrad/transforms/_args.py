@@ -22,7 +22,8 @@ def normalize_argnums(argnums, nargs, fun, transform):
         if not -nargs <= a < nargs:
             raise FuncgradValueError(at_user_line(
                 f"{transform}: argnums={argnums!r} but {fun_name(fun)} was called with {nargs} "
-                f"positional argument{'s' if nargs != 1 else ''}"))
+                f"positional argument{'s' if nargs != 1 else ''}; argnums counts positional "
+                f"arguments from 0, so it must be in {-nargs}..{nargs - 1}"))
         out.append(a % nargs)
     return single, tuple(out)
 

@@ -4,11 +4,17 @@ from __future__ import annotations
 import functools
 
 from ..core.trace import Tracer
-from ..errors import FuncgradTypeError, FuncgradValueError
+from ..errors import FuncgradTypeError, FuncgradValueError, at_user_line
 from ..tree_util import tree_flatten
 from ._args import as_input, zeros_like_leaf
 from .jvp import JVPTracer, JVPTrace
 from .reverse import CustomRule, Node, ReverseTrace, RevTracer, vjp
+
+
+def _defined_at(fn):
+    """``"file:line"`` where a user's rule is defined (its errors surface in the backward pass)."""
+    code = getattr(fn, "__code__", None)
+    return f"{code.co_filename}:{code.co_firstlineno}" if code is not None else None
 
 
 def _top_trace(leaves):
@@ -186,7 +192,10 @@ class custom_vjp:
         primals = [_lower_tree(a, top) for a in dyn]
         res = self.fwd(*_merge(primals, static, dyn_idx))
         if not (isinstance(res, tuple) and len(res) == 2):
-            raise FuncgradTypeError(f"custom_vjp fwd of {self.__name__} must return (output, residuals)")
+            raise FuncgradTypeError(at_user_line(
+                f"custom_vjp fwd of {self.__name__} must return a pair (output, residuals), got "
+                + (f"a tuple of length {len(res)}" if isinstance(res, tuple) else f"a {type(res).__name__}")
+                + "; write `return out, (values the bwd rule needs)`"))
         out, residuals = res
         o_leaves, o_def = tree_flatten(out)
         static_args = [static[i] for i in sorted(static)]
@@ -196,10 +205,12 @@ class custom_vjp:
             g = [zeros_like_leaf(o) if c is None else c for c, o in zip(g, o_leaves)]
             cts = bwd(*static_args, residuals, o_def.unflatten(g))
             if not isinstance(cts, (tuple, list)) or len(cts) != len(dyn):
-                raise FuncgradValueError(
+                raise FuncgradValueError(at_user_line(
                     f"custom_vjp bwd of {fname} must return a tuple with one cotangent per "
                     f"differentiable argument ({len(dyn)}), got {type(cts).__name__}"
-                    + (f" of length {len(cts)}" if isinstance(cts, (tuple, list)) else ""))
+                    + (f" of length {len(cts)}" if isinstance(cts, (tuple, list)) else "")
+                    + "; return (ct_x, ct_y, ...) in argument order, None for an argument without "
+                    "a gradient", _defined_at(bwd)))
             flat = []
             for c, p in zip(cts, primals):
                 c_leaves, c_def = tree_flatten(c)
@@ -207,8 +218,9 @@ class custom_vjp:
                 if c is None:
                     c_leaves = [None] * len(p_leaves)
                 elif c_def != p_def:
-                    raise FuncgradValueError(f"custom_vjp bwd of {fname}: cotangent structure {c_def} "
-                                             f"does not match the argument's {p_def}")
+                    raise FuncgradValueError(at_user_line(
+                        f"custom_vjp bwd of {fname}: cotangent structure {c_def} does not match the "
+                        f"argument's {p_def}", _defined_at(bwd)))
                 flat.extend(c_leaves)
             return flat
 

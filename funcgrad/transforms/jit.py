@@ -82,7 +82,8 @@ class JitFunction:
                 if n in names and names.index(n) not in self.static_argnums:
                     self.static_argnums += (names.index(n),)
         if device not in _BACKENDS:
-            raise FuncgradValueError(f"jit: unknown device {device!r}; choose one of {', '.join(_BACKENDS)}")
+            raise FuncgradValueError(at_user_line(
+                f"jit: unknown device {device!r}; choose one of {', '.join(_BACKENDS)}"))
         self.device = device
         self._cache: dict = {}
         self._checked: dict = {}  # graphs run equation by equation under debug_nans

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.trace import Trace, Tracer, bind, get_aval, innermost_concrete, new_main
-from ..errors import FuncgradTypeError, FuncgradValueError
+from ..errors import FuncgradTypeError, FuncgradValueError, at_user_line
 from ..tree_util import tree_flatten
 from ._args import as_input, as_output, dtype_of, zeros_like_leaf
 
@@ -78,16 +78,23 @@ def jvp(fun, primals, tangents, has_aux=False):
     (array(0.), array(1.))
     """
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
-        raise FuncgradTypeError("jvp: primals and tangents must be tuples (one entry per argument)")
+        raise FuncgradTypeError(at_user_line(
+            f"jvp: primals and tangents must be tuples with one entry per argument, got "
+            f"{type(primals).__name__} and {type(tangents).__name__}; for one argument write "
+            "jvp(f, (x,), (t,))"))
     p_leaves, p_def = tree_flatten(tuple(primals))
     t_leaves, t_def = tree_flatten(tuple(tangents))
     if p_def != t_def:
-        raise FuncgradValueError(f"jvp: primals {p_def} and tangents {t_def} have different structures")
+        raise FuncgradValueError(at_user_line(
+            f"jvp: primals {p_def} and tangents {t_def} have different structures; give one tangent "
+            "per primal leaf, arranged the same way"))
     p_leaves = [as_input(p) for p in p_leaves]
     t_leaves = [as_input(t) for t in t_leaves]
     for p, t in zip(p_leaves, t_leaves):
         if np.shape(p) != np.shape(t):
-            raise FuncgradValueError(f"jvp: tangent of shape {np.shape(t)} for a primal of shape {np.shape(p)}")
+            raise FuncgradValueError(at_user_line(
+                f"jvp: tangent of shape {np.shape(t)} ({dtype_of(t)}) for a primal of shape "
+                f"{np.shape(p)} ({dtype_of(p)}); each tangent must have its primal's shape"))
     out_def = []
 
     def flat_fun(*leaves):

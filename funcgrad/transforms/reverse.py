@@ -148,7 +148,8 @@ def _check_cotangent(ct, primal, i):
         cs, ps = np.shape(ct), np.shape(primal)
     if cs != ps:
         raise FuncgradValueError(at_user_line(
-            f"vjp: cotangent {i} has shape {cs} but the output it pairs with has shape {ps}"))
+            f"vjp: cotangent {i} has shape {cs} but the output it pairs with has shape {ps}; pass "
+            "cotangents shaped like the outputs (e.g. np.ones_like(out))"))
 
 
 def vjp_flat(fun, primals):
@@ -230,7 +231,12 @@ def vjp(fun, *primals, has_aux=False):
         aux = None
         if has_aux:
             if not (isinstance(out, tuple) and len(out) == 2):
-                raise FuncgradTypeError(f"has_aux=True: {fun_name(fun)} must return a pair (output, aux)")
+                got = (f"a tuple of length {len(out)}" if isinstance(out, tuple) else
+                       f"an array of shape {tuple(out.shape)}" if hasattr(out, "shape") else
+                       f"a {type(out).__name__}")
+                raise FuncgradTypeError(at_user_line(
+                    f"has_aux=True: {fun_name(fun)} must return a pair (output, aux), got {got}; "
+                    "return (loss, aux), or drop has_aux=True"))
             out, aux = out
         o_leaves, d = tree_flatten(out)
         out_def.append(d)
@@ -265,6 +271,7 @@ def _value_and_grad_impl(fun, argnums, has_aux, transform, args, kwargs):
             full[i] = a
         return fun(*full, **kwargs)
 
+    partial_fun.__name__ = fun_name(fun)
     res = vjp(partial_fun, *dyn, has_aux=has_aux)
     out, vjp_fn = res[0], res[1]
     if not (hasattr(out, "shape") and hasattr(out, "dtype")) or tuple(out.shape) != ():
