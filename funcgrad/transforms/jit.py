@@ -4,6 +4,9 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import os
+import threading
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -14,12 +17,19 @@ from ..core.interpreter import eval_graph
 from ..core.staging import trace_to_graph
 from ..core.trace import Tracer
 from ..errors import FuncgradTypeError, FuncgradValueError, at_user_line
-from ..tree_util import tree_flatten
+from ..tree_util import tree_flatten, treedef_is_leaf
 from ._args import fun_name
 
 log = logging.getLogger("funcgrad")
 
 _BACKENDS = ("cpu", "interpreter", "cuda")
+
+# Tiered compilation: the first calls of a new signature run on the NumPy interpreter while
+# Numba compiles in a background thread; later calls use the compiled code once it is ready.
+# ``fg.config.update("async_compile", False)`` (or FUNCGRAD_SYNC_COMPILE=1) compiles before the
+# first call returns instead.
+config._values.setdefault(
+    "async_compile", os.environ.get("FUNCGRAD_SYNC_COMPILE", "").strip().lower() not in ("1", "true", "yes", "on"))
 
 
 def _leaf_array(x):
@@ -53,11 +63,70 @@ def _get_backend(device):
     raise FuncgradValueError(f"jit: unknown device {device!r}; choose one of {', '.join(_BACKENDS)}")
 
 
+def _unflattener(treedef):
+    """A function ``outs -> pytree`` for ``treedef`` (generated once: cheaper than a walk)."""
+    counter = [0]
+
+    def expr(td):
+        kind = td.kind
+        if treedef_is_leaf(td):
+            counter[0] += 1
+            return f"o[{counter[0] - 1}]"
+        inner = [expr(c) for c in td.children]
+        if any(x is None for x in inner):
+            return None
+        if kind is tuple:
+            return "(" + "".join(x + ", " for x in inner) + ")"
+        if kind is list:
+            return "[" + ", ".join(inner) + "]"
+        if kind is type(None):
+            return "None"
+        if kind is dict and all(type(k) in (str, int) for k in td.aux):
+            return "{" + ", ".join(f"{k!r}: {x}" for k, x in zip(td.aux, inner)) + "}"
+        return None
+
+    text = expr(treedef)
+    if text is None:
+        return treedef.unflatten
+    return eval(f"lambda o: {text}")  # text built above from the tree's shape only
+
+
 class Compiled:
-    __slots__ = ("graph", "run", "out_def")
+    """One traced and compiled signature: ``call(leaves)`` runs it and rebuilds the outputs.
+
+    ``run`` may be swapped from the interpreter to compiled code by a background compile."""
+
+    __slots__ = ("graph", "out_def", "ready", "run", "unflat")
 
     def __init__(self, graph, run, out_def):
         self.graph, self.run, self.out_def = graph, run, out_def
+        self.unflat = _unflattener(out_def)
+        self.ready = threading.Event()
+
+    def call(self, leaves):
+        return self.unflat(self.run(leaves))
+
+
+def _fast_key(args, leaves, key):
+    """Flatten positional ndarray/list/tuple/scalar arguments and build their signature key;
+    False for anything else (the general path handles it)."""
+    for a in args:
+        t = type(a)
+        if t is np.ndarray:
+            leaves.append(a)
+            key.append(a.shape)
+            key.append(a.dtype)
+        elif t is list or t is tuple:
+            key.append(t)
+            key.append(len(a))
+            if not _fast_key(a, leaves, key):
+                return False
+        elif t is float or t is int or t is bool:
+            leaves.append(np.asarray(a))
+            key.append(t)
+        else:
+            return False
+    return True
 
 
 class JitFunction:
@@ -86,6 +155,8 @@ class JitFunction:
                 f"jit: unknown device {device!r}; choose one of {', '.join(_BACKENDS)}"))
         self.device = device
         self._cache: dict = {}
+        self._fast: dict = {}  # positional-only signature key -> Compiled
+        self._fast_ok = not self.static_argnums and not self.static_argnames
         self._checked: dict = {}  # graphs run equation by equation under debug_nans
         self._last_key = None
         self.trace_count = 0
@@ -116,6 +187,30 @@ class JitFunction:
         return v
 
     def __call__(self, *args, **kwargs):
+        cfg = config._values
+        if self._fast_ok and not kwargs and not cfg["disable_jit"] and not cfg["debug_nans"]:
+            leaves, key = [], []
+            if _fast_key(args, leaves, key):
+                key = tuple(key)
+                entry = self._fast.get(key)
+                if entry is None:
+                    entry = self._fast[key] = self._entry(args, kwargs)
+                return entry.call(leaves)
+        return self._call(args, kwargs)
+
+    def _entry(self, args, kwargs):
+        """The Compiled entry for these arguments (tracing and compiling on a miss)."""
+        static, skw, dyn, dkw = self._split(args, kwargs)
+        leaves, in_def = tree_flatten((dyn, dkw))
+        leaves = [_leaf_array(x) for x in leaves]
+        sig = tuple((tuple(x.shape), np.dtype(x.dtype)) for x in leaves)
+        key = (in_def, sig, static, skw)
+        entry = self._cache.get(key)
+        if entry is None:
+            entry = self._compile(key, args, static, skw, in_def, leaves)
+        return entry
+
+    def _call(self, args, kwargs):
         if config._values["disable_jit"]:
             return self.fun(*args, **kwargs)
         static, skw, dyn, dkw = self._split(args, kwargs)
@@ -132,8 +227,7 @@ class JitFunction:
         entry = self._cache.get(key)
         if entry is None:
             entry = self._compile(key, args, static, skw, in_def, leaves)
-        outs = entry.run(leaves)
-        return entry.out_def.unflatten(outs)
+        return entry.call(leaves)
 
     def _call_checked(self, key, args, static, skw, in_def, leaves):
         """debug_nans: run the graph one equation at a time on the NumPy interpreter, each
@@ -153,11 +247,23 @@ class JitFunction:
                         ", ".join(f"{np.dtype(d).name}{list(s)}" for s, d in key[1]) or "no arrays",
                         self._reason(key))
         graph, out_def = self._trace(args, static, skw, in_def, [ShapedArray(x.shape, x.dtype) for x in leaves])
-        run = _get_backend(self.device).compile(graph)
-        entry = Compiled(graph, run, out_def)
+        if self.device == "cpu" and config._values["async_compile"] and not _fast_compile(graph):
+            from ..backends import interpreter
+
+            entry = Compiled(graph, interpreter.compile(graph), out_def)
+            threading.Thread(target=_compile_in_background, args=(entry, fun_name(self.fun)),
+                             name="funcgrad-jit", daemon=True).start()
+        else:
+            entry = Compiled(graph, _get_backend(self.device).compile(graph), out_def)
+            entry.ready.set()
         self._cache[key] = entry
         self._last_key = key
         return entry
+
+    def wait_compiled(self, timeout=None) -> bool:
+        """Block until every signature traced so far runs compiled code (tiered compilation
+        compiles in the background); returns False on timeout."""
+        return all(e.ready.wait(timeout) for e in list(self._cache.values()))
 
     def _reason(self, key):
         prev = self._last_key
@@ -202,8 +308,31 @@ class JitFunction:
         return self._trace(args, static, skw, in_def, [ShapedArray(x.shape, x.dtype) for x in leaves])[0]
 
 
+def _fast_compile(graph) -> bool:
+    """Whether the CPU backend already holds this graph's kernels (compiling is then cheap)."""
+    from ..backends.numba_cpu import compiler
+
+    return compiler.in_memory(graph)
+
+
+def _compile_in_background(entry, name):
+    from ..backends import numba_cpu
+
+    try:
+        entry.run = numba_cpu.compile(entry.graph)
+    except Exception as exc:  # noqa: BLE001  (the interpreter keeps serving the signature, correctly)
+        warnings.warn(f"jit({name}): the Numba backend failed to compile ({type(exc).__name__}: {exc}); "
+                      "running on the NumPy interpreter instead", RuntimeWarning, stacklevel=1)
+    finally:
+        entry.ready.set()
+
+
 def jit(fun=None, *, static_argnums=(), static_argnames=(), device="cpu"):
     """Compile ``fun``: traced once per (shapes, dtypes, static values, pytree structure).
+
+    On ``device="cpu"`` the first calls of a new signature may run on the NumPy interpreter
+    while Numba compiles in a background thread (``fg.config.update("async_compile", False)``
+    compiles synchronously instead); results are the same either way.
 
     >>> import funcgrad as fg, funcgrad.numpy as fnp
     >>> @fg.jit

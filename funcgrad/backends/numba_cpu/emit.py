@@ -1,0 +1,416 @@
+"""Generate the Python/Numba source of a plan: one ``@njit`` function per group of nodes, one
+NumPy function per chunked cluster, and ``make_run``, the straight-line glue that calls them.
+
+Names in the source: ``a<n>`` a stored array, ``s<n>`` a 0-d value (a scalar inside kernels),
+``v<n>`` one element of a value inside a loop nest, ``r<n>`` a value in the glue.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...core.graph import Literal
+from . import chunked, lowering
+from .plan import Plan
+
+HEADER = '''import math  # noqa: F401
+import numpy as np
+from numba import njit, prange, types as _t, from_dtype as _fd  # noqa: F401
+
+
+def _A(dt, nd):
+    return _t.Array(_fd(np.dtype(dt)), nd, "C")
+
+
+_OPTS = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+from funcgrad.backends.numba_cpu.kernels import bmm_nt as _bmm  # noqa: E402, F401
+'''
+
+
+def _prod(xs) -> int:
+    n = 1
+    for x in xs:
+        n *= x
+    return n
+
+
+def _flat(loop_vars, sizes) -> str:
+    """Row-major flat index text of ``loop_vars`` over ``sizes``."""
+    if not loop_vars:
+        return "0"
+    text = loop_vars[0]
+    for v, s in zip(loop_vars[1:], sizes[1:]):
+        text = f"({text} * {s} + {v})"
+    return text
+
+
+class _Group:
+    def __init__(self, seg, nodes, name, chunked_node=False):
+        self.seg, self.nodes, self.name, self.chunked = seg, nodes, name, chunked_node
+        self.reads: dict = {}  # id -> var read from outside the group
+        self.produced: set = set()
+        self.body: list[str] = []
+        self.uses_tanh32 = False
+        self.parallel = any(n.parallel for n in nodes)
+
+    def node_ids(self):
+        return {n.index for n in self.nodes}
+
+
+class Emitter:
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.info = plan.info
+        self.vid: dict = {}
+        g = plan.graph
+        for v in list(g.constvars) + list(g.invars):
+            self.vid[id(v)] = len(self.vid)
+        for e in g.eqns:
+            for v in e.outvars:
+                self.vid[id(v)] = len(self.vid)
+        self.groups: list[_Group] = []
+        self.group_of_var: dict = {}  # id(var) -> group producing it
+        self.glue: list = []  # glue equations in order
+
+    # -- names and reads ------------------------------------------------------------------------
+    def n(self, v) -> int:
+        return self.vid[id(v)]
+
+    def lit_of(self, v):
+        if isinstance(v, Literal):
+            return v
+        inf = self.info.get(id(v))
+        return inf.base if inf is not None and inf.form == "lit" else None
+
+    def load(self, grp, v, idx):
+        """Source text reading element ``idx`` (index texts) of ``v``."""
+        lit = self.lit_of(v)
+        if lit is not None:
+            return lowering.literal(lit.val, v.aval.dtype)
+        inf = self.info.get(id(v))
+        if inf is not None and inf.form == "view":
+            return self.load(grp, inf.base, inf.imap(list(idx)))
+        self.note_read(grp, v)
+        if len(v.aval.shape) == 0:
+            return f"s{self.n(v)}"
+        return f"a{self.n(v)}[{', '.join(idx)}]"
+
+    def note_read(self, grp, v):
+        if id(v) not in grp.produced:
+            grp.reads[id(v)] = v
+
+    def in_node(self, node, v) -> bool:
+        inf = None if isinstance(v, Literal) else self.info.get(id(v))
+        return (inf is not None and inf.form == "elem" and inf.node == node.index
+                and inf.segment == node.segment)
+
+    def operand(self, grp, node, v, loop):
+        """Element text of operand ``v`` of an equation of cluster ``node``."""
+        if self.in_node(node, v):
+            return f"v{self.n(v)}" if loop else f"s{self.n(v)}"
+        shape, vs = node.shape, tuple(v.aval.shape)
+        lead = len(shape) - len(vs)
+        idx = ["0" if d == 1 else loop[lead + j] for j, d in enumerate(vs)]
+        return self.load(grp, v, idx)
+
+    # -- nodes ---------------------------------------------------------------------------------
+    def emit_cluster(self, grp, node):
+        shape = node.shape
+        nd = len(shape)
+        loop = [f"i{node.index}_{d}" for d in range(nd)]
+        pre, body = [], []
+        opens: list[list[str]] = [[] for _ in range(nd + 1)]
+        closes: list[list[str]] = [[] for _ in range(nd + 1)]
+        for e in node.eqns:
+            out = e.outvars[0]
+            k = self.n(out)
+            dt = out.aval.dtype
+            if e.prim.name in lowering.REDUCTIONS:
+                self.emit_reduce(grp, node, e, loop, pre, body, opens, closes)
+                continue
+            args = [self.operand(grp, node, v, loop) for v in e.inputs]
+            grp.uses_tanh32 |= lowering.uses_tanh32(e)
+            name = f"v{k}" if nd else f"s{k}"
+            body.append(f"{name} = {lowering.elementwise_expr(e, args)}")
+            if nd and self.info[id(out)].stored:
+                pre.append(f"a{k} = np.empty({shape!r}, {lowering.np_type(dt)})")
+                body.append(f"a{k}[{', '.join(loop)}] = v{k}")
+            grp.produced.add(id(out))
+        self.nest(grp, node, pre, body, opens, closes, loop)
+
+    def emit_reduce(self, grp, node, e, loop, pre, body, opens, closes):
+        out, x = e.outvars[0], e.inputs[0]
+        k = self.n(out)
+        dt = out.aval.dtype
+        kind = lowering.REDUCTIONS[e.prim.name]
+        axes = {a % len(node.shape) for a in e.params["axes"]}
+        nd = len(node.shape)
+        depth = nd
+        while depth > 0 and depth - 1 in axes:
+            depth -= 1
+        xv = self.operand(grp, node, x, loop)
+        kept = [loop[d] for d in range(nd) if d not in axes]
+        target = f"a{k}[{', '.join(kept)}]" if kept else f"s{k}"
+        ident = lowering.reduce_identity(kind, dt)
+        whole = all(a >= depth for a in axes)  # the accumulator sees every reduced element
+        if kept:
+            alloc = "np.empty" if whole and depth < nd else "np.full"
+            fill = "" if alloc == "np.empty" else f", {ident}"
+            pre.append(f"a{k} = {alloc}({tuple(out.aval.shape)!r}{fill}, {lowering.np_type(dt)})")
+        if depth == nd:
+            body.append(f"{target} = {lowering.reduce_combine(kind, target, xv, dt)}")
+        else:
+            acc = f"c{k}"
+            opens[depth].append(f"{acc} = {ident}")
+            body.append(f"{acc} = {lowering.reduce_combine(kind, acc, xv, dt)}")
+            closes[depth].append(f"{target} = {acc}" if whole
+                                 else f"{target} = {lowering.reduce_combine(kind, target, acc, dt)}")
+        grp.produced.add(id(out))
+
+    def nest(self, grp, node, pre, body, opens, closes, loop):
+        lines = list(pre)
+        nd = len(loop)
+        for d in range(nd):
+            pad = "    " * d
+            lines += [pad + s for s in opens[d]]
+            rng = "prange" if d == 0 and node.parallel else "range"
+            lines.append(f"{pad}for {loop[d]} in {rng}({node.shape[d]}):")
+        pad = "    " * nd
+        lines += [pad + s for s in opens[nd]]
+        lines += [pad + s for s in body]
+        lines += [pad + s for s in closes[nd]]
+        for d in reversed(range(nd)):
+            lines += ["    " * d + s for s in closes[d]]
+        grp.body += lines
+
+    def emit_dot(self, grp, node):
+        """A small contraction: operands packed as (batch, free, contracted) matrices (a free
+        reshape when they already are), multiplied by the shared ``kernels.bmm_nt``."""
+        from ...primitives.linalg import parse_spec
+
+        e = node.eqns[0]
+        out = e.outvars[0]
+        k = self.n(out)
+        dt = out.aval.dtype
+        a, b, o = parse_spec(e.params["spec"])
+        sizes = {}
+        for letters, v in ((a, e.inputs[0]), (b, e.inputs[1])):
+            sizes.update(zip(letters, v.aval.shape))
+        batch = [c for c in o if c in a and c in b]
+        contract = [c for c in a if c in b and c not in o]
+        free_a = [c for c in a if c not in b]
+        free_b = [c for c in b if c not in a]
+        lv = {c: f"j{node.index}_{c}" for c in sizes}
+        lines = []
+        for name, letters, v, free in ((f"pa{k}", a, e.inputs[0], free_a), (f"pb{k}", b, e.inputs[1], free_b)):
+            dims = tuple(_prod(sizes[c] for c in g) for g in (batch, free, contract))
+            if self.plain_array(v) and list(letters) == batch + free + contract and letters:
+                self.note_read(grp, v)
+                lines.append(f"{name} = a{self.n(v)}.reshape({dims!r})")
+                continue
+            lines.append(f"{name} = np.empty({dims!r}, {lowering.np_type(dt)})")
+            for d, c in enumerate(letters):
+                lines.append("    " * d + f"for {lv[c]} in range({sizes[c]}):")
+            idx = ", ".join(_flat([lv[c] for c in g], [sizes[c] for c in g]) for g in (batch, free, contract))
+            lines.append("    " * len(letters) + f"{name}[{idx}] = {self.load(grp, v, [lv[c] for c in letters])}")
+        mid = (_prod(sizes[c] for c in batch), _prod(sizes[c] for c in free_a), _prod(sizes[c] for c in free_b))
+        lines.append(f"o{k} = np.zeros({mid!r}, {lowering.np_type(dt)})")
+        lines.append(f"_bmm(pa{k}, pb{k}, o{k})")
+        if not o:
+            lines.append(f"s{k} = o{k}[0, 0, 0]")
+        elif list(o) == batch + free_a + free_b:
+            lines.append(f"a{k} = o{k}.reshape({tuple(out.aval.shape)!r})")
+        else:
+            lines.append(f"a{k} = np.empty({tuple(out.aval.shape)!r}, {lowering.np_type(dt)})")
+            for d, c in enumerate(o):
+                lines.append("    " * d + f"for {lv[c]} in range({sizes[c]}):")
+            src_idx = ", ".join(_flat([lv[c] for c in g], [sizes[c] for c in g]) for g in (batch, free_a, free_b))
+            lines.append("    " * len(o) + f"a{k}[{', '.join(lv[c] for c in o)}] = o{k}[{src_idx}]")
+        grp.body += lines
+        grp.produced.add(id(out))
+
+    def plain_array(self, v) -> bool:
+        """A stored (or argument) array, read without any view in between."""
+        if isinstance(v, Literal) or len(v.aval.shape) == 0:
+            return False
+        inf = self.info.get(id(v))
+        return inf is None or inf.form in ("array", "elem", "input")
+
+    def emit_reshape(self, grp, node):
+        e = node.eqns[0]
+        src, out = e.inputs[0], e.outvars[0]
+        self.note_read(grp, src)
+        grp.body.append(f"a{self.n(out)} = a{self.n(src)}.reshape({tuple(out.aval.shape)!r})")
+        grp.produced.add(id(out))
+
+    def emit_copy(self, grp, node):
+        v = node.var
+        k = self.n(v)
+        nd = len(node.shape)
+        loop = [f"i{node.index}_{d}" for d in range(nd)]
+        if nd == 0:
+            grp.body.append(f"s{k} = {self.load(grp, v, [])}")
+        else:
+            pre = [f"a{k} = np.empty({node.shape!r}, {lowering.np_type(v.aval.dtype)})"]
+            body = [f"a{k}[{', '.join(loop)}] = {self.load(grp, v, loop)}"]
+            empty = [[] for _ in range(nd + 1)]
+            self.nest(grp, node, pre, body, empty, [[] for _ in range(nd + 1)], loop)
+        grp.produced.add(id(v))
+
+    # -- groups --------------------------------------------------------------------------------
+    def build(self):
+        order = []  # ("group", _Group) | ("glue", eqn)
+        for kind, item in self.plan.steps:
+            if kind == "glue":
+                order.append(("glue", item))
+                self.glue.append(item)
+                continue
+            run: list = []
+            for node in item.nodes:
+                if node.chunked:
+                    if run:
+                        order.append(("group", self.new_group(item, run)))
+                        run = []
+                    order.append(("group", self.new_group(item, [node], chunked_node=True)))
+                else:
+                    run.append(node)
+            if run:
+                order.append(("group", self.new_group(item, run)))
+        for kind, grp in order:
+            if kind != "group":
+                continue
+            if grp.chunked:
+                chunked.emit(self, grp, grp.nodes[0])
+                continue
+            for node in grp.nodes:
+                getattr(self, f"emit_{node.kind}")(grp, node)
+        self.order = order
+        self.resolve_exports()
+        return self
+
+    def new_group(self, seg, nodes, chunked_node=False):
+        grp = _Group(seg, nodes, f"k{len(self.groups)}", chunked_node)
+        self.groups.append(grp)
+        return grp
+
+    def resolve_exports(self):
+        needed = set(self.plan.glue_uses)
+        for g in self.groups:
+            needed.update(g.reads)
+        for g in self.groups:
+            g.exports = [vid for vid in sorted(g.produced, key=lambda i: self.vid[i]) if vid in needed]
+            g.args = sorted(g.reads.values(), key=self.n)
+            for vid in g.exports:
+                self.group_of_var[vid] = g
+
+    # -- source text ---------------------------------------------------------------------------
+    def var_by_id(self):
+        out = {}
+        g = self.plan.graph
+        for v in list(g.constvars) + list(g.invars):
+            out[id(v)] = v
+        for e in g.eqns:
+            for v in e.outvars:
+                out[id(v)] = v
+        return out
+
+    def source(self) -> str:
+        parts = [HEADER]
+        if any(g.chunked for g in self.groups):
+            parts.append("from funcgrad.core.primitive import registry as _R\n"
+                         "from funcgrad.backends.numba_cpu.chunked import run_rows as _rows\n")
+        if any(g.uses_tanh32 for g in self.groups):
+            parts.append(lowering.TANH32_HELPER)
+        byid = self.var_by_id()
+        for g in self.groups:
+            if g.chunked:
+                parts.append(chunked.function_text(self, g, byid))
+            else:
+                parts.append(self.njit_text(g, byid))
+        parts.append(self.runner_text(byid))
+        return "\n".join(parts) + "\n"
+
+    def njit_text(self, g, byid):
+        sig = ", ".join(f"_A({np.dtype(v.aval.dtype).name!r}, {len(v.aval.shape)})" for v in g.args)
+        sig = f"({sig},)" if g.args else "()"
+        params = []
+        prologue = []
+        for v in g.args:
+            k = self.n(v)
+            if len(v.aval.shape) == 0:
+                params.append(f"x{k}")
+                prologue.append(f"s{k} = x{k}[()]")
+            else:
+                params.append(f"a{k}")
+        rets, epilogue = [], []
+        for vid in g.exports:
+            v = byid[vid]
+            k = self.n(v)
+            if len(v.aval.shape) == 0:
+                epilogue += [f"z{k} = np.empty((), {lowering.np_type(v.aval.dtype)})", f"z{k}[()] = s{k}"]
+                rets.append(f"z{k}")
+            else:
+                rets.append(f"a{k}")
+        par = ", parallel=True" if g.parallel else ""
+        lines = [f"@njit({sig}, **_OPTS{par})", f"def {g.name}({', '.join(params)}):"]
+        body = prologue + g.body + epilogue + [f"return ({', '.join(rets)}{',' if rets else ''})"]
+        lines += ["    " + s for s in body]
+        return "\n\n" + "\n".join(lines) + "\n"
+
+    def runner_text(self, byid):
+        g = self.plan.graph
+        lines = ["", "def make_run(G, K, C):",
+                 "    " + "".join(f"r{self.n(v)}, " for v in g.constvars) + "_ = list(C) + [None]"]
+        lines.append("    " + "".join(f"g{i}, " for i in range(len(self.glue))) + "_ = list(G) + [None]")
+        lines.append("    " + "".join(f"l{i}, " for i in range(self.n_literals())) + "_ = list(K) + [None]")
+        lines.append("")
+        lines.append("    def run(args):")
+        body = ["    " + "".join(f"r{self.n(v)}, " for v in g.invars) + "= args" if g.invars else "    pass"]
+        lit_i = 0
+        glue_i = 0
+        for kind, item in self.order:
+            if kind == "glue":
+                ins = []
+                for v in item.inputs:
+                    if isinstance(v, Literal):
+                        ins.append(f"l{lit_i}")
+                        lit_i += 1
+                    else:
+                        ins.append(f"r{self.n(v)}")
+                outs = "".join(f"r{self.n(v)}, " for v in item.outvars)
+                body.append(f"    {outs}= g{glue_i}({', '.join(ins)})")
+                glue_i += 1
+            else:
+                outs = "".join(f"r{self.n(byid[vid])}, " for vid in item.exports)
+                call = f"{item.name}({', '.join(f'r{self.n(v)}' for v in item.args)})"
+                body.append(f"    {outs or '_ '}= {call}" if outs else f"    {call}")
+        rets = []
+        for v in g.outvars:
+            if isinstance(v, Literal):
+                rets.append(f"np.array(l{lit_i})")
+                lit_i += 1
+            elif id(v) in {id(c) for c in g.constvars}:
+                rets.append(f"r{self.n(v)}.copy()")
+            else:
+                rets.append(f"r{self.n(v)}")
+        body.append(f"    return [{', '.join(rets)}]")
+        lines += ["    " + s for s in body]
+        lines.append("")
+        lines.append("    return run")
+        return "\n".join(lines)
+
+    def n_literals(self) -> int:
+        return len(glue_literals(self.plan))
+
+
+def glue_eqns(plan) -> list:
+    """The glue equations in execution order (``make_run``'s ``G``)."""
+    return [item for kind, item in plan.steps if kind == "glue"]
+
+
+def glue_literals(plan) -> list:
+    """Literal values the glue passes and returns, in the order ``make_run``'s ``K`` expects."""
+    out = []
+    for e in glue_eqns(plan):
+        out += [np.asarray(v.val, dtype=v.aval.dtype) for v in e.inputs if isinstance(v, Literal)]
+    out += [np.asarray(v.val, dtype=v.aval.dtype) for v in plan.graph.outvars if isinstance(v, Literal)]
+    return out

@@ -1,0 +1,195 @@
+"""Scalar lowerings: how one element of each primitive is written in Numba source.
+
+Elementwise primitives carry a format template in ``prim.extra["numba"]`` (``"np.sin({0})"``,
+``"({0} * {1})"``). A template is used only when every name in it is something Numba compiles
+(a NumPy ufunc Numba supports, a ``math`` function, a builtin); a few primitives get a better
+lowering here (NaN-propagating max/min, a vectorisable float32 tanh, expanded integer powers).
+Anything else runs through its NumPy ``impl`` in the Python glue.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+SUPPORTED_DTYPES = frozenset(np.dtype(t) for t in (
+    np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
+    np.uint8, np.uint16, np.uint32, np.uint64, np.bool_))
+
+_BUILTINS = frozenset({"if", "else", "not", "and", "or", "abs", "min", "max", "True", "False"})
+_MATH_OK = frozenset({"erf", "erfc", "lgamma", "gamma", "exp", "expm1", "log", "log1p", "log10", "log2",
+                      "sqrt", "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh",
+                      "asinh", "acosh", "atanh", "floor", "ceil", "trunc", "fabs", "copysign", "hypot",
+                      "isnan", "isinf", "isfinite", "pow", "fmod"})
+_NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9.]*")
+_ufunc_names: frozenset | None = None
+
+
+def _numba_ufuncs() -> frozenset:
+    global _ufunc_names
+    if _ufunc_names is None:
+        from numba.np import ufunc_db
+
+        _ufunc_names = frozenset(u.__name__ for u in ufunc_db.get_ufuncs())
+    return _ufunc_names
+
+
+def template_ok(template: str) -> bool:
+    """Whether every name in a ``extra["numba"]`` template is one Numba compiles."""
+    for name in _NAME.findall(re.sub(r"\{[^}]*\}", "", template)):
+        if name in _BUILTINS:
+            continue
+        mod, _, attr = name.partition(".")
+        if mod == "np" and attr in _numba_ufuncs():
+            continue
+        if mod == "math" and attr in _MATH_OK:
+            continue
+        if mod == "np" and attr in _DTYPE_NAMES:
+            continue
+        return False
+    return True
+
+
+_DTYPE_NAMES = frozenset(d.name for d in SUPPORTED_DTYPES) | {"bool_"}
+
+
+def np_type(dtype) -> str:
+    dtype = np.dtype(dtype)
+    return "np.bool_" if dtype == np.bool_ else f"np.{dtype.name}"
+
+
+def literal(val, dtype) -> str:
+    """Source text of the scalar ``val`` as a value of ``dtype`` (float32 stays float32)."""
+    dtype = np.dtype(dtype)
+    v = np.asarray(val).astype(dtype).item()
+    if dtype == np.bool_:
+        return "True" if v else "False"
+    if dtype.kind == "f":
+        if math.isnan(v):
+            text = "np.nan"
+        elif math.isinf(v):
+            text = "np.inf" if v > 0 else "(-np.inf)"
+        else:
+            text = repr(float(v))
+        return text if dtype == np.float64 else f"{np_type(dtype)}({text})"
+    return str(int(v)) if dtype == np.int64 else f"{np_type(dtype)}({int(v)})"
+
+
+def wrap(expr: str, dtype) -> str:
+    """Pin the result of ``expr`` to ``dtype`` (Numba would widen float32 math to float64)."""
+    return f"{np_type(dtype)}({expr})"
+
+
+# -- special lowerings -----------------------------------------------------------------------
+# float32 tanh as a rational function (the approximation XLA and Eigen use): pure arithmetic,
+# so LLVM vectorises it, where a call to libm's tanhf runs one element at a time.
+TANH32_HELPER = '''
+@njit(inline="always", error_model="numpy")
+def _tanh32(x):
+    c = np.minimum(np.maximum(x, np.float32(-7.90531110763549805)), np.float32(7.90531110763549805))
+    x2 = c * c
+    p = x2 * np.float32(-2.76076847742355e-16) + np.float32(2.00018790482477e-13)
+    p = x2 * p + np.float32(-8.60467152213735e-11)
+    p = x2 * p + np.float32(5.12229709037114e-08)
+    p = x2 * p + np.float32(1.48572235717979e-05)
+    p = x2 * p + np.float32(6.37261928875436e-04)
+    p = x2 * p + np.float32(4.89352455891786e-03)
+    p = c * p
+    q = x2 * np.float32(1.19825839466702e-06) + np.float32(1.18534705686654e-04)
+    q = x2 * q + np.float32(2.26843463243900e-03)
+    q = x2 * q + np.float32(4.89352518554385e-03)
+    return x if abs(x) < np.float32(0.0004) else p / q
+'''
+
+
+def _ipow(args, params, dtype):
+    x, y = args[0], int(params["y"])
+    if y == 0:
+        return literal(1, dtype)
+    if 1 <= abs(y) <= 4:
+        prod = "(" + " * ".join([x] * abs(y)) + ")"
+        return prod if y > 0 else f"({literal(1, dtype)} / {prod})"
+    return f"({x} ** {literal(y, dtype)})"
+
+
+def _logistic(args, params, dtype):
+    one = literal(1, dtype)
+    return f"({one} / ({one} + np.exp(-{args[0]})))"
+
+
+def _not(args, params, dtype):
+    return f"(not {args[0]})" if dtype == np.bool_ else f"(~{args[0]})"
+
+
+def _convert(args, params, dtype):
+    return f"{np_type(params['dtype'])}({args[0]})"
+
+
+def _tanh(args, params, dtype):
+    return f"_tanh32({args[0]})" if dtype == np.float32 else f"np.tanh({args[0]})"
+
+
+_SPECIAL = {
+    "max": lambda a, p, d: f"np.maximum({a[0]}, {a[1]})",
+    "min": lambda a, p, d: f"np.minimum({a[0]}, {a[1]})",
+    "integer_pow": _ipow,
+    "logistic": _logistic,
+    "not": _not,
+    "convert_element_type": _convert,
+    "tanh": _tanh,
+}
+
+
+def lowerable(eqn) -> bool:
+    """Whether one element of this elementwise equation can be written in Numba source."""
+    avals = [v.aval for v in eqn.inputs] + [v.aval for v in eqn.outvars]
+    if any(np.dtype(a.dtype) not in SUPPORTED_DTYPES for a in avals):
+        return False
+    name = eqn.prim.name
+    if name in _SPECIAL:
+        return True
+    template = eqn.prim.extra.get("numba")
+    return isinstance(template, str) and template_ok(template)
+
+
+def elementwise_expr(eqn, args: list[str]) -> str:
+    """Numba source computing one output element of ``eqn`` from its operands' element texts."""
+    in_dtype = np.dtype(eqn.inputs[0].aval.dtype) if eqn.inputs else None
+    out_dtype = np.dtype(eqn.outvars[0].aval.dtype)
+    special = _SPECIAL.get(eqn.prim.name)
+    if special is not None:
+        expr = special(args, eqn.params, in_dtype)
+    else:
+        expr = eqn.prim.extra["numba"].format(*args, **eqn.params)
+    return wrap(expr, out_dtype)
+
+
+def uses_tanh32(eqn) -> bool:
+    return eqn.prim.name == "tanh" and np.dtype(eqn.outvars[0].aval.dtype) == np.float32
+
+
+# -- reductions ------------------------------------------------------------------------------
+REDUCTIONS = {"reduce_sum": "sum", "reduce_prod": "prod", "reduce_max": "max", "reduce_min": "min"}
+
+
+def reduce_identity(kind: str, dtype) -> str:
+    dtype = np.dtype(dtype)
+    if kind == "sum":
+        return literal(0, dtype)
+    if kind == "prod":
+        return literal(1, dtype)
+    if dtype == np.bool_:
+        return "False" if kind == "max" else "True"
+    if dtype.kind == "f":
+        return literal(-np.inf if kind == "max" else np.inf, dtype)
+    info = np.iinfo(dtype)
+    return literal(info.min if kind == "max" else info.max, dtype)
+
+
+def reduce_combine(kind: str, acc: str, x: str, dtype) -> str:
+    if kind == "sum":
+        return wrap(f"{acc} + {x}", dtype)
+    if kind == "prod":
+        return wrap(f"{acc} * {x}", dtype)
+    return f"np.{'maximum' if kind == 'max' else 'minimum'}({acc}, {x})"
