@@ -21,7 +21,7 @@ from .errors import FuncgradTypeError, FuncgradValueError, at_user_line
 from .primitives.debug import debug_cotangent_p, debug_print_p, format_values
 from .tree_util import tree_flatten
 
-__all__ = ["print", "print_cotangents", "debug_nans"]
+__all__ = ["debug_nans", "print", "print_cotangents"]
 
 
 def _check_format(fmt, tree, leaves, what):
@@ -48,7 +48,7 @@ def _staged_leaves(leaves):
     return [top.pure(np.asarray(x)) for x in leaves] or [top.pure(np.zeros((), bool))]
 
 
-def print(fmt: str, *args, ordered: bool = True, **kwargs) -> None:  # noqa: A001
+def print(fmt: str, *args, ordered: bool = True, **kwargs) -> None:
     """Print ``fmt.format(*args, **kwargs)`` with the real values, also inside ``jit``,
     ``grad``, ``jvp`` and ``vmap`` (one line per batch element, in order).
 

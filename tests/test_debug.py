@@ -16,7 +16,8 @@ import funcgrad.numpy as fnp
 from funcgrad import debug
 from funcgrad.errors import FuncgradError, FuncgradValueError, GraphvizNotFoundError
 
-JIT = dict(device="interpreter")
+JIT = {"device": "interpreter"}
+DEVICES = ["interpreter", "cpu"]  # cpu: the Numba backend runs debug_print through Python glue
 
 
 def lines_of(capsys):
@@ -55,8 +56,9 @@ def f_printing(x):
     return fnp.sum(y * y)
 
 
-def test_print_inside_jit_runs_every_call_in_program_order(capsys):
-    jf = fg.jit(f_printing, **JIT)
+@pytest.mark.parametrize("device", DEVICES)
+def test_print_inside_jit_runs_every_call_in_program_order(capsys, device):
+    jf = fg.jit(f_printing, device=device)
     x = np.array([0.0, 1.0])
     for _ in range(2):
         jf(x)
@@ -87,7 +89,8 @@ def test_print_under_vmap_one_line_per_element(capsys):
     assert lines_of(capsys) == [f"x={v} w={v}" for v in xs.ravel()]
 
 
-def test_print_cotangents_shows_backward_values(capsys):
+@pytest.mark.parametrize("device", DEVICES)
+def test_print_cotangents_shows_backward_values(capsys, device):
     def loss(w):
         h = debug.print_cotangents("dL/dh={}", fnp.tanh(w))
         return fnp.sum(h ** 2)
@@ -98,11 +101,12 @@ def test_print_cotangents_shows_backward_values(capsys):
     printed = np.array([float(v) for v in re.findall(r"-?\d+\.\d+", line)])
     np.testing.assert_allclose(printed, 2 * np.tanh(w), rtol=1e-6)  # dL/dh = 2 h
     np.testing.assert_allclose(g, 2 * np.tanh(w) * (1 - np.tanh(w) ** 2))
-    fg.jit(fg.grad(loss), **JIT)(w)
+    fg.jit(fg.grad(loss), device=device)(w)
     assert lines_of(capsys) == [line]
 
 
-def test_print_inside_jitted_value_and_grad_of_mlp(capsys):
+@pytest.mark.parametrize("device", DEVICES)
+def test_print_inside_jitted_value_and_grad_of_mlp(capsys, device):
     """A 64-32-10 MLP on digits-sized inputs: the jitted training step prints real numbers."""
     rng = np.random.default_rng(0)
     params = {"w1": rng.normal(0, 0.1, (64, 32)), "b1": np.zeros(32),
@@ -120,7 +124,7 @@ def test_print_inside_jitted_value_and_grad_of_mlp(capsys):
         debug.print("loss {l:.6f}", l=value)
         return value
 
-    step = fg.jit(fg.value_and_grad(loss), **JIT)
+    step = fg.jit(fg.value_and_grad(loss), device=device)
     value, grads = step(params, x, labels)
     out = lines_of(capsys)
     h = np.tanh(x @ params["w1"])
@@ -129,6 +133,8 @@ def test_print_inside_jitted_value_and_grad_of_mlp(capsys):
     assert out[2].startswith("dL/dh [[")
     assert np.isfinite(value) and value > 0
     assert set(grads) == set(params)
+    step(params, x, labels)  # the compiled step prints again, with the same numbers
+    assert lines_of(capsys) == out
 
 
 def test_print_format_error_names_the_line():
@@ -173,13 +179,10 @@ def test_nan_in_forward_pass_names_primitive_shapes_and_line(nans_on, wrap):
         return b * 2.0
 
     x = np.full((2, 3), -2.0)
+    run = {"eager": f, "jit": fg.jit(f, **JIT),
+           "jvp": lambda x: fg.jvp(f, (x,), (np.ones((2, 3)),))}[wrap]
     with pytest.warns(RuntimeWarning), pytest.raises(FloatingPointError) as exc:
-        if wrap == "eager":
-            f(x)
-        elif wrap == "jit":
-            fg.jit(f, **JIT)(x)
-        else:
-            fg.jvp(f, (x,), (np.ones((2, 3)),))
+        run(x)
     msg = str(exc.value)
     assert "primitive 'log' produced NaN" in msg and "f64[2,3]" in msg
     assert f"test_debug.py:{line_of(f, 'fnp.log')}" in msg
@@ -207,7 +210,7 @@ def test_debug_nans_from_environment_variable(tmp_path):
                       "import warnings; warnings.simplefilter('ignore')\n"
                       "fnp.log(-np.ones(2))\n")
     env = dict(os.environ, FUNCGRAD_DEBUG_NANS="1", PYTHONPATH=os.pathsep.join(sys.path))
-    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, check=False)
     assert proc.returncode != 0
     assert "FuncgradFloatingPointError" in proc.stderr and "nan.py:3" in proc.stderr
 

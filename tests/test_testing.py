@@ -236,7 +236,7 @@ def test_pytrees_hold_arrays(tree):
 def test_domain_inputs_give_finite_values_and_correct_grads(name):
     fun = getattr(fnp.linalg, name, None) or getattr(fnp, name)
     if name == "cholesky":
-        fun = lambda a: fnp.linalg.cholesky(sym(a))  # noqa: E731
+        fun = lambda a: fnp.linalg.cholesky(sym(a))
 
     @settings(max_examples=8, deadline=None)
     @given(fst.inputs_for(name))

@@ -135,8 +135,8 @@ def check_vjp(f, args, setting, rng):
             continue
         if np.shape(c) != np.shape(x):
             _fail("reverse-mode (vjp)", setting, [
-                ("problem", f"the cotangent of argument leaf {i} has shape {np.shape(c)} but the "
-                            f"argument has shape {np.shape(x)}")])
+                ("problem", (f"the cotangent of argument leaf {i} has shape {np.shape(c)} but the "
+                             f"argument has shape {np.shape(x)}"))])
         lhs += float(np.sum(np.asarray(c, np.float64) * d.astype(np.float64)))
     numeric = _numerical_jvp(f, leaves, treedef, dirs, setting.eps)
     rhs = sum(float(np.sum(uu.astype(np.float64) * n)) for uu, n in zip(u, numeric) if n is not None)

@@ -28,8 +28,17 @@ from hypothesis.extra import numpy as hnp
 from ..errors import FuncgradValueError
 
 __all__ = [
-    "DOMAINS", "Interval", "arrays", "array_shapes", "broadcastable_shapes", "broadcastable_arrays",
-    "pytrees", "domain_arrays", "inputs_for", "well_conditioned_matrices", "spd_matrices",
+    "DOMAINS",
+    "Interval",
+    "array_shapes",
+    "arrays",
+    "broadcastable_arrays",
+    "broadcastable_shapes",
+    "domain_arrays",
+    "inputs_for",
+    "pytrees",
+    "spd_matrices",
+    "well_conditioned_matrices",
 ]
 
 

@@ -377,7 +377,8 @@ class Emitter:
                     else:
                         ins.append(f"r{self.n(v)}")
                 outs = "".join(f"r{self.n(v)}, " for v in item.outvars)
-                body.append(f"    {outs}= g{glue_i}({', '.join(ins)})")
+                call = f"g{glue_i}({', '.join(ins)})"
+                body.append(f"    {outs}= {call}" if outs else f"    {call}")  # effects: no outputs
                 glue_i += 1
             else:
                 outs = "".join(f"r{self.n(byid[vid])}, " for vid in item.exports)
