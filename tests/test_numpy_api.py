@@ -340,7 +340,7 @@ def _(data, rng):
         return (x,), {"ord": data.draw(st.sampled_from([None, 2, 1, np.inf, -np.inf, 3, 0.5])),
                       "axis": data.draw(st.integers(-nd, nd - 1)), "keepdims": data.draw(st.booleans())}
     axes = tuple(data.draw(st.permutations(range(nd)))[:2])
-    return (x,), {"ord": data.draw(st.sampled_from([None, "fro", 1, np.inf])), "axis": axes,
+    return (x,), {"ord": data.draw(st.sampled_from([None, "fro", 1, -1, np.inf, -np.inf])), "axis": axes,
                   "keepdims": data.draw(st.booleans())}
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 import numpy as np
 
 from .. import primitives as P
-from ..primitives._rules import broadcast_shapes
 from ..errors import FuncgradValueError, ShapeError, at_user_line
+from ..primitives._rules import broadcast_shapes
 from ._reductions import max as _max
 from ._reductions import min as _min
 from ._reductions import sum as _sum
 from ._shape import reshape
 from ._ufuncs import absolute, power, sqrt
-from ._util import ndim_of, normalize_axes, promote_float, shape_of
+from ._util import ndim_of, normalize_axis, promote_float, shape_of
 
 
 def _float_matrix(a):
@@ -54,14 +54,18 @@ def cholesky(a):
     return P.cholesky(_float_matrix(a))
 
 
-def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
-    """Vector norms (``ord`` None/2, 1, inf, -inf, p) and matrix norms ('fro', 1, inf)."""
+def norm(x, ord=None, axis=None, keepdims=False):
+    """Vector norms (``ord`` None/2, 1, inf, -inf, 0, p) and matrix norms ('fro', 1, -1, inf, -inf)."""
     x, = promote_float(x)
     x = np.asarray(x) if not hasattr(x, "shape") else x
     nd = ndim_of(x)
     if axis is None and ord is None:
         return sqrt(_sum(x * x, None, keepdims=keepdims))
-    axes = normalize_axes(axis, nd, "norm") if axis is not None else tuple(range(nd))
+    # the order of two axes matters (rows, columns): normalize without sorting
+    axes = tuple(range(nd)) if axis is None else tuple(
+        normalize_axis(int(a), nd, "norm") for a in ((axis,) if isinstance(axis, (int, np.integer)) else axis))
+    if len(set(axes)) != len(axes):
+        raise FuncgradValueError(f"norm: repeated axis in {axis}")
     if len(axes) == 1:
         if ord is None or ord == 2:
             return sqrt(_sum(x * x, axes, keepdims=keepdims))
@@ -78,13 +82,12 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002
         r, c = axes
         if ord is None or ord == "fro":
             return sqrt(_sum(x * x, axes, keepdims=keepdims))
-        if ord == 1:
-            s = _sum(absolute(x), (r,), keepdims=True)
-            return _keep(_max(s, (c,), keepdims=True), keepdims, axes, shape_of(x))
-        if ord == np.inf:
-            s = _sum(absolute(x), (c,), keepdims=True)
-            return _keep(_max(s, (r,), keepdims=True), keepdims, axes, shape_of(x))
-        raise FuncgradValueError(f"norm: matrix ord {ord!r} is not supported ('fro', 1, inf)")
+        if ord in (1, -1, np.inf, -np.inf):  # extreme column (1) or row (inf) sum of |x|
+            summed, over = ((r,), (c,)) if ord in (1, -1) else ((c,), (r,))
+            pick = _max if ord > 0 else _min
+            s = pick(_sum(absolute(x), summed, keepdims=True), over, keepdims=True)
+            return _keep(s, keepdims, axes, shape_of(x))
+        raise FuncgradValueError(f"norm: matrix ord {ord!r} is not supported ('fro', 1, -1, inf, -inf)")
     raise FuncgradValueError(f"norm: improper number of axes {axes}")
 
 
