@@ -12,6 +12,8 @@ registered nodes are containers; everything else is a leaf.
 from __future__ import annotations
 
 import dataclasses
+
+import numpy as np
 from typing import Any, Callable, Iterable
 
 from .errors import FuncgradTypeError, FuncgradValueError, at_user_line
@@ -113,6 +115,8 @@ class PyTreeDef:
         return f"{self.kind.__name__}({inner})"
 
     def unflatten(self, leaves: Iterable[Any]):
+        if self.kind is _LEAF and type(leaves) is list and len(leaves) == 1:
+            return leaves[0]
         it = iter(leaves)
         out = self._build(it)
         if next(it, _SENTINEL) is not _SENTINEL:
@@ -152,6 +156,7 @@ _LEAF = _Leaf
 _NAMEDTUPLE = _NamedTuple
 _SENTINEL = object()
 _LEAF_DEF = PyTreeDef(_LEAF, None, ())
+_ARRAY_TYPES = frozenset({np.ndarray, float, int, bool})
 
 
 def treedef_is_leaf(treedef: PyTreeDef) -> bool:
@@ -183,6 +188,8 @@ def _flatten(x, leaves, is_leaf):
 
 def tree_flatten(tree, is_leaf: Callable | None = None):
     """``(leaves, treedef)``; dict children are ordered by sorted key."""
+    if is_leaf is None and type(tree) in _ARRAY_TYPES:
+        return [tree], _LEAF_DEF
     leaves: list = []
     treedef = _flatten(tree, leaves, is_leaf)
     return leaves, treedef

@@ -41,10 +41,7 @@ class Primitive:
         self.extra: dict = {}
         registry[name] = self
 
-    def bind(self, *args, **params):
-        from .trace import bind
-
-        return bind(self, args, params)
+    # ``bind(*args, **params)`` is installed by funcgrad.core.trace (it needs the trace stack).
 
     def __repr__(self):
         return self.name

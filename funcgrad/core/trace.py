@@ -27,6 +27,7 @@ from ..errors import (
     user_location,
 )
 from .avals import ShapedArray, aval_of_value
+from .primitive import Primitive
 
 
 class MainTrace:
@@ -66,16 +67,22 @@ _stack: list[MainTrace] = []
 _counter = itertools.count(1)
 
 
-@contextmanager
-def new_main(trace_type, data=None, name=None):
-    level = len(_stack) + 1
-    main = MainTrace(level, trace_type, data, name or trace_type.__name__)
-    _stack.append(main)
-    try:
-        yield main
-    finally:
-        main.alive = False
+class new_main:
+    """``with new_main(TraceType, data) as main:`` pushes a transformation on the stack."""
+
+    __slots__ = ("main",)
+
+    def __init__(self, trace_type, data=None, name=None):
+        self.main = MainTrace(len(_stack) + 1, trace_type, data, name or trace_type.__name__)
+
+    def __enter__(self):
+        _stack.append(self.main)
+        return self.main
+
+    def __exit__(self, *exc):
+        self.main.alive = False
         _stack.pop()
+        return False
 
 
 # -- provenance: which user line an operation belongs to ----------------------------------
@@ -236,6 +243,26 @@ def bind(prim, args, params):
         ))
     tracers = [full_raise(top, a) for a in args]
     return top.process_primitive(prim, tracers, params)
+
+
+def _primitive_bind(prim, *args, **params):
+    """``prim.bind(*args, **params)``: NumPy straight away when no argument is traced."""
+    for a in args:
+        if isinstance(a, Tracer):
+            return bind(prim, args, params)
+    try:
+        out = prim.impl(*args, **params)
+    except FuncgradError:
+        raise
+    except (ValueError, TypeError, IndexError, ArithmeticError) as exc:
+        raise impl_error(prim, args, params, exc) from None
+    if _config_values["debug_nans"]:
+        _check_nans(prim, args, out)
+    return out
+
+
+Primitive.bind = _primitive_bind
+_config_values = config._values
 
 
 def full_raise(trace, val):

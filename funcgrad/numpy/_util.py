@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.trace import Tracer
+from ..dtypes import SUPPORTED as _OK
 from ..dtypes import check_supported
 from ..errors import FuncgradIndexError, FuncgradTypeError, FuncgradValueError, at_user_line
 from .. import primitives as P
@@ -79,13 +80,45 @@ def result_type(*args):
         raise FuncgradTypeError(f"funcgrad.numpy: cannot promote {ts}: {e}") from None
 
 
+_SCALARS = (int, float)
+
+
+def _promote_pair(x, y):
+    """The common cases of two operands, without building a dtype list."""
+    dx = getattr(x, "dtype", None)
+    dy = getattr(y, "dtype", None)
+    if dx is not None:
+        if dy is not None:
+            return (x, y) if dx == dy else None
+        ty = type(y)
+        if ty in _SCALARS and (dx.kind == "f" or (dx.kind in "iu" and ty is int)):
+            return x, np.asarray(y, dx)
+    elif dy is not None:
+        tx = type(x)
+        if tx in _SCALARS and (dy.kind == "f" or (dy.kind in "iu" and tx is int)):
+            return np.asarray(x, dy), y
+    return None
+
+
 def promote(*args):
+    if len(args) == 2:
+        pair = _promote_pair(*args)
+        if pair is not None and pair[0].dtype in _OK:
+            return pair
     args = [asarray_arg(a) for a in args]
     dt = check_supported(result_type(*args))
     return [cast(a, dt) for a in args]
 
 
 def promote_float(*args):
+    if len(args) == 1:
+        dt = getattr(args[0], "dtype", None)
+        if dt is not None and dt.kind == "f":
+            return args
+    elif len(args) == 2:
+        pair = _promote_pair(*args)
+        if pair is not None and pair[0].dtype.kind == "f":
+            return pair
     args = [asarray_arg(a) for a in args]
     dt = result_type(*args)
     if dt.kind != "f":

@@ -26,8 +26,6 @@ def shape_of(x):
 
 def unbroadcast(g, shape):
     """Sum ``g`` down to ``shape`` (the inverse of NumPy broadcasting)."""
-    from . import reduce_sum, reshape
-
     gshape = shape_of(g)
     if gshape == tuple(shape):
         return g
@@ -36,16 +34,27 @@ def unbroadcast(g, shape):
         i + lead for i, d in enumerate(shape) if d == 1 and gshape[i + lead] != 1
     )
     if axes:
-        g = reduce_sum(g, axes)
+        g = _P().reduce_sum(g, axes)
     if shape_of(g) != tuple(shape):
-        g = reshape(g, tuple(shape))
+        g = _P().reshape(g, tuple(shape))
     return g
 
 
 def broadcast_to_shape(x, shape):
-    from . import broadcast_to
+    return x if shape_of(x) == tuple(shape) else _P().broadcast_to(x, tuple(shape))
 
-    return x if shape_of(x) == tuple(shape) else broadcast_to(x, tuple(shape))
+
+_primitives = None
+
+
+def _P():
+    """The primitives package (imported on first use: it imports this module)."""
+    global _primitives
+    if _primitives is None:
+        from .. import primitives
+
+        _primitives = primitives
+    return _primitives
 
 
 def _add_tangents(a, b):
@@ -58,19 +67,16 @@ def _add_tangents(a, b):
 
 # -- batching helpers (vmap) -----------------------------------------------------
 def move_batch_to_front(x, d):
-    from . import transpose
-
     if d is None or d == 0:
         return x
     nd = len(shape_of(x))
     perm = (d,) + tuple(i for i in range(nd) if i != d)
-    return transpose(x, perm)
+    return _P().transpose(x, perm)
 
 
 def batch_elementwise(prim):
     def rule(args, dims, **params):
-        from . import reshape
-
+        reshape = _P().reshape
         nd = max(len(shape_of(a)) - (d is not None) for a, d in zip(args, dims))
         new = []
         for a, d in zip(args, dims):

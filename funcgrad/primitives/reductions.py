@@ -44,6 +44,7 @@ def _batch_reduction(p):
 
 
 reduce_sum_p = _reduction("reduce_sum", np.sum, "+")
+reduce_sum_p.impl = lambda x, *, axes: np.add.reduce(x, axis=axes, dtype=x.dtype)
 reduce_sum_p.jvp = lambda primals, tangents, *, axes: (reduce_sum(primals[0], axes), reduce_sum(tangents[0], axes))
 reduce_sum_p.vjp = lambda g, ans, primals, needs, *, axes: [_expand_back(g, shape_of(primals[0]), axes)]
 

@@ -11,6 +11,8 @@ from ..tree_util import tree_flatten
 
 
 def normalize_argnums(argnums, nargs, fun, transform):
+    if type(argnums) is int and 0 <= argnums < nargs:
+        return True, (argnums,)
     single = isinstance(argnums, (int, np.integer))
     nums = (int(argnums),) if single else tuple(argnums)
     if not nums:
@@ -58,7 +60,7 @@ def check_float_args(fun, args, argnums, transform):
     for i in argnums:
         leaves, _ = tree_flatten(args[i])
         for leaf in leaves:
-            dt = dtype_of(leaf)
+            dt = leaf.dtype if type(leaf) is np.ndarray else dtype_of(leaf)
             if dt.kind != "f":
                 raise FuncgradTypeError(at_user_line(
                     f"{transform}: {arg_name(fun, i)} of {fun_name(fun)} has dtype {dt}; funcgrad only "

@@ -21,6 +21,14 @@ class JVPTracer(Tracer):
     def aval(self):
         return get_aval(self.primal)
 
+    @property
+    def shape(self):
+        return self.primal.shape
+
+    @property
+    def dtype(self):
+        return self.primal.dtype
+
     def concrete_value(self):
         return innermost_concrete(self.primal)
 

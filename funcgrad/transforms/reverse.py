@@ -7,13 +7,26 @@ import numpy as np
 
 from ..config import config
 from ..core.trace import (
-    Trace, Tracer, bind, current_source, get_aval, innermost_concrete, nan_error, new_main,
-    nonfinite_kind, provenance,
+    Trace,
+    Tracer,
+    current_source,
+    get_aval,
+    innermost_concrete,
+    nan_error,
+    new_main,
+    nonfinite_kind,
+    provenance,
 )
 from ..errors import FuncgradTypeError, FuncgradValueError, at_user_line
 from ..tree_util import tree_flatten, tree_map
 from ._args import (
-    as_input, as_output, check_float_args, dtype_of, fun_name, normalize_argnums, zeros_like_leaf,
+    as_input,
+    as_output,
+    check_float_args,
+    dtype_of,
+    fun_name,
+    normalize_argnums,
+    zeros_like_leaf,
 )
 
 
@@ -43,6 +56,14 @@ class RevTracer(Tracer):
     def aval(self):
         return get_aval(self.primal)
 
+    @property
+    def shape(self):
+        return self.primal.shape
+
+    @property
+    def dtype(self):
+        return self.primal.dtype
+
     def concrete_value(self):
         return innermost_concrete(self.primal)
 
@@ -57,9 +78,9 @@ class ReverseTrace(Trace):
 
     def process_primitive(self, prim, tracers, params):
         primals = [t.primal for t in tracers]
-        out = bind(prim, primals, params)
+        out = prim.bind(*primals, **params)
         parents = [t.key for t in tracers]
-        if not prim.differentiable or all(k is None for k in parents):
+        if not prim.differentiable or parents.count(None) == len(parents):
             if prim.multiple_results:
                 return [RevTracer(self, o, None) for o in out]
             return RevTracer(self, out, None)
@@ -207,7 +228,7 @@ def lower_aux(tree, trace):
             x = x.primal
         return np.asarray(x) if isinstance(x, np.generic) else x  # arrays out, 0-d for scalars
 
-    if trace is None:
+    if trace is None or tree is None:
         return tree
     return tree_map(lower, tree)
 
