@@ -12,7 +12,7 @@ import funcgrad.numpy as fnp
 from funcgrad import lax
 from funcgrad.errors import FuncgradError
 
-DEVICES = ("interpreter",)
+DEVICES = ("interpreter", "cpu")
 SETTINGS = settings(max_examples=12, deadline=None)
 
 
@@ -97,7 +97,8 @@ def test_cond_values_and_derivatives_match_python(seed, sign):
 
 
 @pytest.mark.parametrize("index", [-3, 0, 1, 2, 7])
-def test_switch_clamps_and_differentiates(index):
+@pytest.mark.parametrize("device", DEVICES)
+def test_switch_clamps_and_differentiates(index, device):
     fns = [fnp.sin, lambda v: v * v, lambda v: fnp.exp(-v)]
     k = min(max(index, 0), 2)
     f = lambda x, i: lax.switch(i, fns, x)
@@ -105,11 +106,12 @@ def test_switch_clamps_and_differentiates(index):
     close(f(x, index), fns[k](x))
     close(fg.grad(f)(x, index), fg.grad(fns[k])(x))
     close(fg.jvp(lambda v: f(v, index), (x,), (1.0,))[1], fg.grad(fns[k])(x))
-    jf = fg.jit(fg.value_and_grad(f), device=DEVICES[0])
+    jf = fg.jit(fg.value_and_grad(f), device=device)
     close(jf(x, index), (fns[k](x), fg.grad(fns[k])(x)))
 
 
-def test_cond_pytrees_closures_and_jit_of_traced_predicate():
+@pytest.mark.parametrize("device", DEVICES)
+def test_cond_pytrees_closures_and_jit_of_traced_predicate(device):
     def f(p, x):
         out = lax.cond(p > 0.0, lambda d: {"u": d[0] * p, "v": (d[1] + 1.0,)},
                        lambda d: {"u": d[0] - p, "v": (d[1] * 2.0,)}, (x, x * 3.0))
@@ -119,7 +121,7 @@ def test_cond_pytrees_closures_and_jit_of_traced_predicate():
     for p in (0.5, -0.5):
         ref = (lambda p, x: fnp.sum(x * p) + fnp.sum((3 * x + 1) ** 2)) if p > 0 else \
             (lambda p, x: fnp.sum(x - p) + fnp.sum((6 * x) ** 2))
-        jf = fg.jit(fg.value_and_grad(f, (0, 1)), device=DEVICES[0])
+        jf = fg.jit(fg.value_and_grad(f, (0, 1)), device=device)
         close(jf(p, x), fg.value_and_grad(ref, (0, 1))(p, x))
 
 
@@ -157,14 +159,15 @@ def test_while_loop_values_and_forward_mode(seed, limit):
         close(fg.jit(doubling, device=device)(x, limit), doubling_python(x, limit))
 
 
-def test_while_loop_reverse_mode_raises_a_clear_error():
+@pytest.mark.parametrize("device", DEVICES)
+def test_while_loop_reverse_mode_raises_a_clear_error(device):
     with pytest.raises(ValueError, match=r"while_loop is not supported.*lax.scan, or lax.fori_loop with static") as info:
         fg.grad(lambda x: doubling(x, 3)[0].sum())(np.ones(2))
     assert isinstance(info.value, FuncgradError)
     assert "test_lax.py" in str(info.value)
     n = np.asarray(3)
     with pytest.raises(ValueError, match="while_loop is not supported"):
-        fg.jit(fg.grad(lambda x, n: power_loop(x, n).sum()), device=DEVICES[0])(np.ones(2), n)
+        fg.jit(fg.grad(lambda x, n: power_loop(x, n).sum()), device=device)(np.ones(2), n)
 
 
 @SETTINGS
@@ -179,8 +182,9 @@ def test_fori_loop_static_bounds_is_reverse_differentiable(seed, n):
         close(fg.jit(fg.grad(f), device=device)(x), fg.grad(g)(x))
 
 
-def test_fori_loop_traced_bounds_is_a_while_loop():
-    f = fg.jit(lambda x, lo, hi: lax.fori_loop(lo, hi, lambda i, v: v + i * x, 0.0), device=DEVICES[0])
+@pytest.mark.parametrize("device", DEVICES)
+def test_fori_loop_traced_bounds_is_a_while_loop(device):
+    f = fg.jit(lambda x, lo, hi: lax.fori_loop(lo, hi, lambda i, v: v + i * x, 0.0), device=device)
     close(f(2.0, 3, 7), 2.0 * (3 + 4 + 5 + 6))
     graph = fg.make_graph(lambda x, n: lax.fori_loop(0, n, lambda i, v: v * x, 1.0))(2.0, 5)
     assert [e.prim.name for e in graph.eqns if e.prim.name in ("while", "scan")] == ["while"]
@@ -189,7 +193,8 @@ def test_fori_loop_traced_bounds_is_a_while_loop():
         lax.fori_loop(0.0, 3, lambda i, v: v, 1.0)
 
 
-def test_loops_do_not_unroll():
+@pytest.mark.parametrize("device", DEVICES)
+def test_loops_do_not_unroll(device):
     calls = []
 
     def body(i, v):
@@ -203,7 +208,7 @@ def test_loops_do_not_unroll():
         assert g.eqns[0].params["length"] == n
     b10, b10k = (g.eqns[0].params["body"] for g in graphs.values())
     assert len(b10.eqns) == len(b10k.eqns) and b10.fingerprint() == b10k.fingerprint()
-    x = fg.jit(lambda x: lax.fori_loop(0, 10_000, body, x), device=DEVICES[0])(1.0)
+    x = fg.jit(lambda x: lax.fori_loop(0, 10_000, body, x), device=device)(1.0)
     ref = 1.0
     for _ in range(10_000):
         ref = ref * 1.0001 + np.sin(ref) * 1e-4
@@ -276,7 +281,8 @@ def test_scan_errors():
 
 
 # -- closures over outer transforms, vmap, nesting ------------------------------------------------------------
-def test_closed_over_tracers_are_operands_of_the_loop():
+@pytest.mark.parametrize("device", DEVICES)
+def test_closed_over_tracers_are_operands_of_the_loop(device):
     def f(w, x):
         return lax.fori_loop(0, 3, lambda i, v: fnp.tanh(v * w) + x, x)
 
@@ -290,13 +296,14 @@ def test_closed_over_tracers_are_operands_of_the_loop():
     scan_eqn = next(e for e in graph.eqns if e.prim.name == "scan")
     assert set(map(id, graph.invars)) <= {id(v) for v in scan_eqn.inputs}
     close(fg.grad(f, (0, 1))(0.5, 0.2), fg.grad(g, (0, 1))(0.5, 0.2))
-    close(fg.jit(fg.grad(f, (0, 1)), device=DEVICES[0])(0.5, 0.2), fg.grad(g, (0, 1))(0.5, 0.2))
+    close(fg.jit(fg.grad(f, (0, 1)), device=device)(0.5, 0.2), fg.grad(g, (0, 1))(0.5, 0.2))
     ws = np.array([0.1, 0.5, 2.0])
     close(fg.vmap(f, (0, None))(ws, 0.2), np.array([g(w, 0.2) for w in ws]))
     close(fg.vmap(fg.grad(f), (0, None))(ws, 0.2), np.array([fg.grad(g)(w, 0.2) for w in ws]))
 
 
-def test_vmap_of_each_construct_matches_a_loop():
+@pytest.mark.parametrize("device", DEVICES)
+def test_vmap_of_each_construct_matches_a_loop(device):
     xs = np.array([-1.5, 0.3, 2.0, -0.1])
     f_cond = lambda x: lax.cond(x > 0, lambda v: fnp.sin(v) * 2.0, lambda v: v ** 3, x)
     f_switch = lambda x: lax.switch(fnp.asarray(x * 2.0, np.int32) + 1, [fnp.sin, fnp.cos, fnp.exp], x)
@@ -304,7 +311,7 @@ def test_vmap_of_each_construct_matches_a_loop():
     f_scan = lambda x: lax.scan(lambda c, t: (c * x + t, c), x, np.arange(3.0))
     for f in (f_cond, f_switch, f_while, f_scan):
         close(fg.vmap(f)(xs), fg.tree_util.tree_map(lambda *r: np.stack(r), *[f(x) for x in xs]))
-        close(fg.jit(fg.vmap(f), device=DEVICES[0])(xs),
+        close(fg.jit(fg.vmap(f), device=device)(xs),
               fg.tree_util.tree_map(lambda *r: np.stack(r), *[f(x) for x in xs]))
     for f in (f_cond, f_switch, f_scan):
         h = lambda x, f=f: fnp.sum(fg.tree_util.tree_leaves(f(x))[-1])
@@ -323,7 +330,8 @@ def test_vmap_scan_over_batched_axis_and_nested_vmap():
     close(f(w, h0, xs), ref)
 
 
-def test_nested_control_flow_gradients():
+@pytest.mark.parametrize("device", DEVICES)
+def test_nested_control_flow_gradients(device):
     def f(w, xs):
         def outer(c, x):
             inner = lax.fori_loop(0, 2, lambda i, v: lax.cond(v > 0, lambda u: u * w, lambda u: u - w, v), c + x)
@@ -342,5 +350,5 @@ def test_nested_control_flow_gradients():
     xs = np.array([0.5, -1.0, 2.0])
     close(f(0.7, xs), g(0.7, xs))
     close(fg.grad(f, (0, 1))(0.7, xs), fg.grad(g, (0, 1))(0.7, xs))
-    close(fg.jit(fg.grad(f, (0, 1)), device=DEVICES[0])(0.7, xs), fg.grad(g, (0, 1))(0.7, xs))
+    close(fg.jit(fg.grad(f, (0, 1)), device=device)(0.7, xs), fg.grad(g, (0, 1))(0.7, xs))
     close(fg.jvp(f, (0.7, xs), (1.0, xs)), fg.jvp(g, (0.7, xs), (1.0, xs)))

@@ -94,9 +94,10 @@ def test_gradients_match_finite_differences_and_jit(name):
     analytic = sum(float(np.sum(g * d)) for g, d in zip(fg.tree_util.tree_leaves(grads),
                                                          fg.tree_util.tree_leaves(direction)))
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6)
-    jitted = fg.jit(fg.grad(loss, (0, 1)), device="interpreter")(p, x)
-    for a, b in zip(fg.tree_util.tree_leaves(jitted), fg.tree_util.tree_leaves(grads)):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    for device in ("interpreter", "cpu"):
+        jitted = fg.jit(fg.grad(loss, (0, 1)), device=device)(p, x)
+        for a, b in zip(fg.tree_util.tree_leaves(jitted), fg.tree_util.tree_leaves(grads)):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
 def test_float32_params_and_serial_composition():

@@ -419,7 +419,7 @@ def test_per_example_gradients_of_a_digits_mlp_jitted(model):
     loop = fg.tree_util.tree_map(lambda *g: np.stack(g), *loop)
     per_example = fg.vmap(fg.grad(loss), in_axes=(None, 0, 0))
     tree_allclose(per_example(params, x, y), loop, 1e-10)
-    for device in ("interpreter",):
+    for device in ("interpreter", "cpu"):
         tree_allclose(fg.jit(per_example, device=device)(params, x, y), loop, 1e-6)
 
 
