@@ -15,7 +15,7 @@ from hypothesis.extra import numpy as hnp
 
 import funcgrad as fg
 from funcgrad.core.primitive import Primitive, registry
-from funcgrad.numpy._indexing import parse_index
+from funcgrad.numpy._indexing import index_update, parse_index
 from funcgrad.primitives import elementwise as E
 from funcgrad.primitives import linalg as L
 from funcgrad.primitives import reductions as R
@@ -414,3 +414,22 @@ def test_jvp_and_vjp_match_finite_differences(name, data):
 def test_second_derivatives_match_finite_differences(name, data):
     fun, args, rng = _draw_case(name, data)
     check_second_order(fun, args, rng)
+
+
+@pytest.mark.parametrize("shape, index, vshape", [
+    ((1,), [[0, 0, 0], [0, 0, 0], [0, 0, 0]], (3,)),
+    ((4,), [[0, 1], [1, 3]], (2,)),
+    ((2, 3), [[0, 1], [1, 1]], (3,)),
+    ((3, 2), [[2, 2, 0]], (1, 2)),
+])
+def test_index_add_accumulates_broadcast_values(shape, index, vshape):
+    rng = np.random.default_rng(0)
+    x, v, index = rng.standard_normal(shape), rng.standard_normal(vshape), np.asarray(index)
+    expected = x.copy()
+    vb = np.broadcast_to(v, index.shape + shape[1:])
+    for pos in np.ndindex(*index.shape):
+        expected[index[pos]] += vb[pos]
+    spec, arrays = parse_index((index,), shape)
+    np.testing.assert_allclose(S.index_add_p.bind(x, v, *arrays, spec=spec), expected, rtol=1e-14)
+    traced = fg.vjp(lambda a, b: index_update(a, (index,), b, "add"), x, v)[0]
+    np.testing.assert_allclose(traced, expected, rtol=1e-14)

@@ -222,7 +222,9 @@ def _index_add_impl(x, v, *idx, spec):
     out = np.array(x, copy=True)
     index = spec_to_index(spec, idx)
     if idx:
-        np.add.at(out, index, v)
+        # NumPy's ufunc.at mis-broadcasts a value of lower rank than the indexed shape (wrong
+        # sums, reads past the buffer; seen with NumPy 2.4): hand it the broadcast view
+        np.add.at(out, index, np.broadcast_to(v, _dummy(out.shape)[index].shape))
     else:
         out[index] += v
     return out
