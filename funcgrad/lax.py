@@ -5,7 +5,9 @@ Each construct traces its Python functions once, over abstract values, into
 sub-graphs carried by a single primitive (``cond``, ``while``, ``scan``): a
 10,000-step ``fori_loop`` is one equation of the jitted graph. Carries,
 operands, ``xs`` and ``ys`` may be pytrees. A carry must keep its pytree
-structure, shapes and dtypes from one iteration to the next.
+structure, shapes and dtypes from one iteration to the next. Derivatives of a
+loop or branch come from the primitives of its body: a ``custom_jvp`` or
+``custom_vjp`` rule used inside the body is not seen by them.
 
 >>> import funcgrad as fg, funcgrad.numpy as fnp
 >>> from funcgrad import lax

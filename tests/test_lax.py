@@ -309,7 +309,8 @@ def test_vmap_of_each_construct_matches_a_loop(device):
     f_switch = lambda x: lax.switch(fnp.asarray(x * 2.0, np.int32) + 1, [fnp.sin, fnp.cos, fnp.exp], x)
     f_while = lambda x: lax.while_loop(lambda v: fnp.abs(v) < 10.0, lambda v: v * 3.0 + 0.5, x)
     f_scan = lambda x: lax.scan(lambda c, t: (c * x + t, c), x, np.arange(3.0))
-    for f in (f_cond, f_switch, f_while, f_scan):
+    f_count = lambda x: doubling(x, 3)  # the predicate does not depend on the batch
+    for f in (f_cond, f_switch, f_while, f_scan, f_count):
         close(fg.vmap(f)(xs), fg.tree_util.tree_map(lambda *r: np.stack(r), *[f(x) for x in xs]))
         close(fg.jit(fg.vmap(f), device=device)(xs),
               fg.tree_util.tree_map(lambda *r: np.stack(r), *[f(x) for x in xs]))

@@ -89,10 +89,13 @@ def _fixpoint(mask, step):
         mask = new
 
 
-def _with_unused_inputs(graph, avals, at_end=True):
-    """The same graph taking extra inputs it ignores."""
-    extra = [Var(a) for a in avals]
-    invars = graph.invars + extra if at_end else extra + graph.invars
+def _set_rules(p, impl, abstract_eval, jvp, vjp, batch):
+    p.impl, p.abstract_eval, p.jvp, p.vjp, p.batch = impl, abstract_eval, jvp, vjp, batch
+
+
+def _with_unused_inputs(graph, avals):
+    """The same graph taking extra trailing inputs it ignores."""
+    invars = graph.invars + [Var(a) for a in avals]
     return Graph(graph.constvars, graph.consts, invars, graph.eqns, graph.outvars)
 
 
@@ -155,11 +158,7 @@ def _cond_batch(args, dims, *, branches):
     return outs, [0] * len(outs)
 
 
-cond_p.impl = _cond_impl
-cond_p.abstract_eval = _cond_abstract
-cond_p.jvp = _cond_jvp
-cond_p.vjp = _cond_vjp
-cond_p.batch = _cond_batch
+_set_rules(cond_p, _cond_impl, _cond_abstract, _cond_jvp, _cond_vjp, _cond_batch)
 
 
 # =====================================================================================
@@ -259,11 +258,7 @@ def _masked_while_graphs(cond, body, cond_nconsts, body_nconsts):
     return any_graph, body_graph
 
 
-while_p.impl = _while_impl
-while_p.abstract_eval = _while_abstract
-while_p.jvp = _while_jvp
-while_p.vjp = _while_vjp
-while_p.batch = _while_batch
+_set_rules(while_p, _while_impl, _while_abstract, _while_jvp, _while_vjp, _while_batch)
 
 
 # =====================================================================================
@@ -438,8 +433,4 @@ def _scan_batch(args, dims, *, body, num_consts, num_carry, length, reverse):
     return outs, [0 if m else None for m in carry_b] + [1 if m else None for m in out_b[num_carry:]]
 
 
-scan_p.impl = _scan_impl
-scan_p.abstract_eval = _scan_abstract
-scan_p.jvp = _scan_jvp
-scan_p.vjp = _scan_vjp
-scan_p.batch = _scan_batch
+_set_rules(scan_p, _scan_impl, _scan_abstract, _scan_jvp, _scan_vjp, _scan_batch)
