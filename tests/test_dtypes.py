@@ -100,6 +100,13 @@ def test_every_transform_keeps_float32(transform):
         assert leaf.dtype == np.float32
 
 
+def test_jvp_tangents_take_the_primal_dtype():
+    out, t = fg.jvp(lambda v: v * 2.0, (np.ones(2, np.float32),), (np.ones(2),))
+    assert out.dtype == t.dtype == np.float32
+    out, t = fg.jvp(lambda v: v * 2.0, (1.5,), (1,))
+    assert t.dtype == np.float64 and float(t) == 2.0
+
+
 def test_python_scalars_do_not_upcast():
     x = np.ones(3, np.float32)
     for fn in (lambda v: v * 2.5, lambda v: 1.0 / v, lambda v: v ** 2.0, lambda v: v - 3,

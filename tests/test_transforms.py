@@ -405,3 +405,19 @@ def test_custom_vjp_with_several_arguments_and_pytrees():
     np.testing.assert_allclose(ga["u"], [2.0, 2.0])
     assert float(ga["v"]) == 10.0
     assert float(gb) == 3.0
+
+
+def test_custom_jvp_with_several_outputs_under_reverse_mode():
+    @fg.custom_jvp
+    def sincos(x):
+        return fnp.sin(x), fnp.cos(x)
+
+    @sincos.defjvp
+    def _(primals, tangents):
+        (x,), (t,) = primals, tangents
+        return sincos(x), (fnp.cos(x) * t, -fnp.sin(x) * t)
+
+    # only one output reaches the loss: the other's cotangent is zero
+    np.testing.assert_allclose(fg.grad(lambda x: sincos(x)[0] * 2.0)(0.3), 2 * np.cos(0.3), rtol=1e-14)
+    np.testing.assert_allclose(fg.grad(lambda x: sincos(x)[0] * sincos(x)[1])(0.3), np.cos(0.6), rtol=1e-14)
+    np.testing.assert_allclose(fg.hessian(lambda x: sincos(x)[1])(0.3), -np.cos(0.3), rtol=1e-14)

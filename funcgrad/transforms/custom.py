@@ -118,6 +118,7 @@ def _custom_jvp_call(cf, dyn, static, dyn_idx):
         def rule_vjp(g, ans, in_primals, needs):
             zeros = [_zeros_tree(p) for p in primals]
             _, f_vjp = vjp(lin, *zeros)
+            g = [zeros_like_leaf(o) if c is None else c for c, o in zip(g, o_leaves)]  # unused outputs
             cts = f_vjp(o_def.unflatten(g))
             return tree_flatten(list(cts))[0]
 

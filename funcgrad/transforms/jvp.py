@@ -103,6 +103,9 @@ def jvp(fun, primals, tangents, has_aux=False):
             raise FuncgradValueError(at_user_line(
                 f"jvp: tangent of shape {np.shape(t)} ({dtype_of(t)}) for a primal of shape "
                 f"{np.shape(p)} ({dtype_of(p)}); each tangent must have its primal's shape"))
+    # a tangent takes its primal's float dtype (float32 primals keep float32 tangents)
+    t_leaves = [t.astype(dtype_of(p)) if dtype_of(p).kind == "f" and dtype_of(t) != dtype_of(p) else t
+                for p, t in zip(p_leaves, t_leaves)]
     out_def = []
 
     def flat_fun(*leaves):
