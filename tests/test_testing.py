@@ -266,3 +266,16 @@ def test_unknown_domain_lists_the_known_ones():
 def test_user_pattern_given_plus_check_grads(x, extra):
     """The documented pattern: draw in-domain inputs with hypothesis, then check_grads."""
     check_grads(lambda v: fnp.sum(fnp.arccosh(v) * extra), (x,), order=2)
+
+
+def test_property_testing_example_runs():
+    import os
+    import runpy
+
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "examples", "property_testing.py")
+    ns = runpy.run_path(path, run_name="example")
+    for name, fn in ns.items():
+        if name.startswith("test_"):
+            fn()
+    report = ns["show_a_wrong_rule"]()
+    assert "reverse-mode (vjp) derivative of bad_softplus" in report and "relative error" in report

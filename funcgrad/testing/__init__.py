@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import FuncgradTypeError, FuncgradValueError, GradientCheckError
+from ..errors import FuncgradTypeError, FuncgradValueError, GradientCheckError, at_user_line
 from ..transforms.jvp import jvp
 from ..transforms.reverse import vjp
 from ..tree_util import tree_flatten
@@ -73,10 +73,9 @@ def _perturbed(leaves, dirs, step):
 
 
 def _traced_call(f, leaves, treedef):
-    """``f`` at these arguments, run through ``jvp`` (zero tangents) so that it sees traced
-    arrays exactly as when its derivatives are taken (``x.at[...]`` and friends work)."""
-    zeros = [np.zeros(np.shape(x), np.asarray(x).dtype) for x in leaves]
-    return tree_flatten(jvp(f, treedef.unflatten(leaves), treedef.unflatten(zeros))[0])[0]
+    """``f`` at these arguments, run under ``vjp`` so that it sees traced arrays exactly as
+    when its derivatives are taken (``x.at[...]`` and friends work)."""
+    return tree_flatten(vjp(f, *treedef.unflatten(leaves))[0])[0]
 
 
 def _numerical_jvp(f, leaves, treedef, dirs, eps):
@@ -94,9 +93,9 @@ def _rel_err(a, b):
 
 def _fail(mode, s, lines):
     text = "\n".join(f"  {k}: {v}" for k, v in lines)
-    raise GradientCheckError(
+    raise GradientCheckError(at_user_line(
         f"check_grads: {mode} derivative of {s.name} does not match central finite differences\n{text}\n"
-        f"  {s.footer()}")
+        f"  {s.footer()}"))
 
 
 def check_jvp(f, args, setting, rng):
@@ -151,10 +150,12 @@ def check_vjp(f, args, setting, rng):
 def _check(f, args, order, modes, tols, rng, name):
     leaves = tree_flatten(tuple(args))[0]
     if not any(_is_float(x) for x in leaves):
-        raise FuncgradTypeError(f"check_grads: {name} has no floating-point argument to differentiate")
+        raise FuncgradTypeError(at_user_line(
+            f"check_grads: {name} has no floating-point argument to differentiate (integer arguments "
+            "are held fixed); pass float arrays"))
     outs = _traced_call(f, leaves, tree_flatten(tuple(args))[1])
     if not any(_is_float(x) for x in outs):
-        raise FuncgradTypeError(f"check_grads: {name} returns no floating-point output")
+        raise FuncgradTypeError(at_user_line(f"check_grads: {name} returns no floating-point output"))
     setting = _settings(name, leaves, outs, *tols)
     if "fwd" in modes:
         dirs = check_jvp(f, args, setting, rng)
@@ -185,16 +186,17 @@ def check_grads(f, args, order=1, modes=("fwd", "rev"), atol=None, rtol=None, ep
     >>> check_grads(fnp.sin, (np.array([0.5, 1.0]),), order=2, modes=("rev",))
     """
     if not isinstance(args, (tuple, list)):
-        raise FuncgradTypeError(
+        raise FuncgradTypeError(at_user_line(
             f"check_grads: args must be a tuple of positional arguments, got {type(args).__name__}; "
-            "write check_grads(f, (x,)) for one argument")
+            "write check_grads(f, (x,)) for one argument"))
     if isinstance(modes, str):
         modes = (modes,)
     bad = [m for m in modes if m not in ("fwd", "rev")]
     if bad or not modes:
-        raise FuncgradValueError(f"check_grads: modes must be a subset of ('fwd', 'rev'), got {modes!r}")
+        raise FuncgradValueError(at_user_line(
+            f"check_grads: modes must be a subset of ('fwd', 'rev'), got {modes!r}"))
     if not isinstance(order, int) or order < 1:
-        raise FuncgradValueError(f"check_grads: order must be an int >= 1, got {order!r}")
+        raise FuncgradValueError(at_user_line(f"check_grads: order must be an int >= 1, got {order!r}"))
     args = tuple(np.asarray(x) if isinstance(x, (int, float, bool)) else x for x in args)
     name = getattr(f, "__name__", None) or type(f).__name__
     _check(f, args, order, tuple(modes), (atol, rtol, eps), np.random.default_rng(seed), name)
