@@ -22,12 +22,13 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..config import config
 from ..core.avals import ShapedArray
-from ..core.graph import Graph, Var
+from ..core.graph import Graph, Literal, Var
 from ..core.interpreter import eval_graph
 from ..core.primitive import Primitive
 from ..core.staging import trace_to_graph
-from ..core.trace import Tracer
+from ..core.trace import Tracer, eval_primitive, provenance
 from ..errors import FuncgradValueError, at_user_line
 from ._graph_transforms import batch_graph, jvp_graph, permute_graph, vjp_graph
 from ._rules import move_batch_to_front, shape_of
@@ -47,9 +48,50 @@ def _split(seq, *sizes):
     return out
 
 
+@lru_cache(maxsize=1024)
+def _plan(graph):
+    """A sub-graph as slots of one list: ``(size, preset, in_slots, steps, out_slots)``;
+    each step is ``(prim, params, in_slots, out_slots, source)``."""
+    slots, preset = {}, []
+
+    def slot(v):
+        if isinstance(v, Literal):
+            preset.append((len(slots), v.val))
+            slots[("lit", len(slots))] = len(slots)
+            return len(slots) - 1
+        return slots.setdefault(id(v), len(slots))
+
+    for v, c in zip(graph.constvars, graph.consts):
+        preset.append((slot(v), c))
+    in_slots = [slot(v) for v in graph.invars]
+    steps = [(e.prim, e.params, [slot(v) for v in e.inputs], [slot(v) for v in e.outvars], e.source)
+             for e in graph.eqns]
+    out_slots = [slot(v) for v in graph.outvars]
+    return len(slots), preset, in_slots, steps, out_slots
+
+
 def _run(graph, args):
-    """Evaluate a sub-graph on concrete arrays."""
-    return [np.asarray(o) for o in eval_graph(graph, graph.consts, list(args))]
+    """Evaluate a sub-graph on concrete arrays (the loop bodies' hot path)."""
+    size, preset, in_slots, steps, out_slots = _plan(graph)
+    env = [None] * size
+    for i, v in preset:
+        env[i] = v
+    for i, v in zip(in_slots, args):
+        env[i] = v
+    track = config._values["debug_nans"]
+    for prim, params, ins, outs, source in steps:
+        vals = [env[i] for i in ins]
+        if track and source:
+            with provenance(source):
+                out = eval_primitive(prim, vals, params)
+        else:
+            out = eval_primitive(prim, vals, params)
+        if prim.multiple_results:
+            for i, o in zip(outs, out):
+                env[i] = o
+        else:
+            env[outs[0]] = out
+    return [np.asarray(env[i]) for i in out_slots]
 
 
 def _is_float(aval):
