@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from pathlib import Path
 
 import numpy as np
 
@@ -12,7 +13,21 @@ from . import plan as planmod
 from .emit import Emitter, glue_eqns, glue_literals
 from .glue import _fix, make_glue
 
-CODEGEN_VERSION = "1"
+_CODEGEN_FILES = ("plan.py", "emit.py", "lowering.py", "chunked.py", "kernels.py", "compiler.py")
+_codegen_version: str | None = None
+
+
+def codegen_version() -> str:
+    """A hash of the code generator's own source: any change to it invalidates the disk cache."""
+    global _codegen_version
+    if _codegen_version is None:
+        h = hashlib.sha256()
+        here = Path(__file__).parent
+        for name in _CODEGEN_FILES:
+            h.update((here / name).read_bytes())
+        _codegen_version = h.hexdigest()[:16]
+    return _codegen_version
+
 stats = {"codegen": 0, "disk_loads": 0, "memory_hits": 0, "compiles": 0}
 _modules: dict = {}
 _lock = threading.RLock()
@@ -34,7 +49,7 @@ def structure_key(graph: Graph, splats: dict) -> str:
     prims = sorted({e.prim.name: e.prim for e in graph.eqns}.items())
     for name, p in prims:
         h.update(f"{name}:{p.kind}:{p.extra.get('numba')}:{p.multiple_results}:{p.effectful};".encode())
-    h.update(f"{CODEGEN_VERSION}:{funcgrad.__version__}:{version('numba')}:{np.__version__}".encode())
+    h.update(f"{codegen_version()}:{funcgrad.__version__}:{version('numba')}:{np.__version__}".encode())
     h.update(f"{planmod.DOT_INLINE_MAX}:{planmod.PARALLEL_MIN}:{planmod.CHUNKED_MIN}".encode())
     return h.hexdigest()
 

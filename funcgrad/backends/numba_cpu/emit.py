@@ -377,6 +377,8 @@ class Emitter:
                     else:
                         ins.append(f"r{self.n(v)}")
                 outs = "".join(f"r{self.n(v)}, " for v in item.outvars)
+                if item.outvars and not item.prim.multiple_results:
+                    outs = f"r{self.n(item.outvars[0])} "
                 call = f"g{glue_i}({', '.join(ins)})"
                 body.append(f"    {outs}= {call}" if outs else f"    {call}")  # effects: no outputs
                 glue_i += 1

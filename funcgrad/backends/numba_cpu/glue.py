@@ -67,7 +67,8 @@ def make_fallback(eqn):
     dtypes = [np.dtype(v.aval.dtype) for v in eqn.outvars]
     if prim.multiple_results:
         def call(*args):
-            return [_fix(o, d) for o, d in zip(impl(*args, **params), dtypes)]
+            outs = impl(*args, **params)
+            return [_fix(o, d) for o, d in zip(outs, dtypes)] if dtypes else []
         return call
     dtype = dtypes[0]
     if params:
