@@ -85,6 +85,8 @@ def test_print_under_vmap_one_line_per_element(capsys):
     xs = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
     fg.vmap(f, in_axes=(0, None))(xs, np.float64(7.0))
     assert lines_of(capsys) == [f"x={r} w=7.0" for r in xs]
+    fg.jit(fg.vmap(f, in_axes=(0, None)), **JIT)(xs, np.float64(7.0))  # staged batched print
+    assert lines_of(capsys) == [f"x={r} w=7.0" for r in xs]
     fg.vmap(fg.vmap(lambda v: f(v, v)))(xs)  # nested: row-major order over both batch axes
     assert lines_of(capsys) == [f"x={v} w={v}" for v in xs.ravel()]
 

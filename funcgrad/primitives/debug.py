@@ -42,10 +42,11 @@ def _print_impl(*leaves, fmt, tree, nargs, nbatch=0):
 
 def _print_batch(args, dims, *, fmt, tree, nargs, nbatch=0):
     """vmap: one line per batch element, in order (the batch axis leads every operand)."""
-    from ..transforms.batching import broadcast_batched
+    from . import broadcast_to, reshape
 
     size = next(shape_of(a)[d] for a, d in zip(args, dims) if d is not None)
-    moved = [broadcast_batched(a, size, 0) if d is None else move_batch_to_front(a, d)
+    moved = [move_batch_to_front(a, d) if d is not None else
+             broadcast_to(reshape(a, (1,) + shape_of(a)), (size,) + shape_of(a))
              for a, d in zip(args, dims)]
     debug_print_p.bind(*moved, fmt=fmt, tree=tree, nargs=nargs, nbatch=nbatch + 1)
     return [], []
