@@ -210,9 +210,20 @@ def _distinct(rng, shape):
     return (rng.permutation(n) * 0.5 - n / 4 + rng.uniform(-0.1, 0.1, n)).reshape(shape)
 
 
-@case("sum", "mean", "prod", "max", "min", "amax", "amin", "var")
+@case("sum", "mean", "prod", "var")
 def _(data, rng):
     return _reduction_args(data, rng, data.draw(shapes))
+
+
+@case("max", "min", "amax", "amin")
+def _(data, rng):
+    args, kwargs = _reduction_args(data, rng, data.draw(shapes))
+    kind = data.draw(st.integers(0, 2))
+    if kind:  # NumPy's initial= (and where=, which needs it); values stay apart from it
+        kwargs["initial"] = data.draw(st.sampled_from([0.25, -0.25, 1]))
+    if kind == 2:
+        kwargs["where"] = rng.random(args[0].shape[-1:]) < 0.6
+    return args, kwargs
 
 
 @case("std")
@@ -594,6 +605,20 @@ def test_reciprocal_of_integers_is_float():
     out = fnp.reciprocal(np.array([1, 2, -4]))
     assert out.dtype == np.float64
     np.testing.assert_array_equal(out, [1.0, 0.5, -0.25])
+
+
+@pytest.mark.parametrize("name", ["sum", "prod", "mean", "var", "std", "max", "min", "argmax", "argmin"])
+def test_out_arguments_are_refused(name):
+    with pytest.raises(ValueError, match="out="):
+        resolve(name)(np.ones(3), out=np.zeros(()))
+
+
+def test_max_of_empty_needs_initial():
+    with pytest.raises(ValueError, match="initial"):
+        fnp.max(np.zeros((0, 2)), axis=0)
+    np.testing.assert_array_equal(fnp.max(np.zeros((0, 2)), axis=0, initial=-1.0), [-1.0, -1.0])
+    np.testing.assert_array_equal(fnp.min(np.zeros((2, 0)), axis=1, keepdims=True, initial=3),
+                                  np.min(np.zeros((2, 0)), axis=1, keepdims=True, initial=3))
 
 
 def test_constants_and_dtype_names():

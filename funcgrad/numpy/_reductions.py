@@ -5,7 +5,8 @@ import numpy as np
 
 from .. import primitives as P
 from ..errors import FuncgradValueError, at_user_line
-from ._ufuncs import multiply, sqrt, subtract, true_divide
+from ._ufuncs import maximum, minimum, multiply, sqrt, subtract, true_divide
+from ._ufuncs import where as _where
 from ._util import asarray_arg, cast, dtype_of, normalize_axes, normalize_axis, shape_of
 
 
@@ -22,6 +23,12 @@ def _keep(out, shape, axes, keepdims):
     return P.reshape(out, tuple(1 if i in axes else d for i, d in enumerate(shape)))
 
 
+def _no_out(out, name):
+    if out is not None:
+        raise FuncgradValueError(at_user_line(
+            f"{name}: out= is not supported (funcgrad arrays are immutable); use the returned array"))
+
+
 def _sum_dtype(dt):
     dt = np.dtype(dt)
     if dt.kind == "b" or (dt.kind == "i" and dt.itemsize < 8):
@@ -33,6 +40,7 @@ def _sum_dtype(dt):
 
 def sum(a, axis=None, dtype=None, out=None, keepdims=False):  # noqa: A001
     """``numpy.sum``; small integer and bool inputs accumulate in int64 as in NumPy."""
+    _no_out(out, "sum")
     a = _prep(a)
     shape = shape_of(a)
     axes = normalize_axes(axis, len(shape), "sum")
@@ -41,6 +49,7 @@ def sum(a, axis=None, dtype=None, out=None, keepdims=False):  # noqa: A001
 
 
 def prod(a, axis=None, dtype=None, out=None, keepdims=False):
+    _no_out(out, "prod")
     a = _prep(a)
     shape = shape_of(a)
     axes = normalize_axes(axis, len(shape), "prod")
@@ -50,29 +59,44 @@ def prod(a, axis=None, dtype=None, out=None, keepdims=False):
     return _keep(P.reduce_prod(a, axes), shape, axes, keepdims)
 
 
-def _extremum(reducer, name):
+def _extremum(reducer, combine, name):
     def f(a, axis=None, out=None, keepdims=False, initial=None, where=None):
+        _no_out(out, name)
         a = _prep(a)
         shape = shape_of(a)
         axes = normalize_axes(axis, len(shape), name)
+        if initial is not None:  # NumPy casts it to the array's dtype
+            initial = np.asarray(initial).astype(dtype_of(a))
+        if where is not None:  # masked-out entries take the identity, as in NumPy
+            a = _where(where, a, _identity(dtype_of(a), name) if initial is None else initial)
+            shape = shape_of(a)
         if any_zero(shape, axes):
-            raise FuncgradValueError(at_user_line(f"{name}: zero-size array along a reduced axis "
-                                                  f"(shape {shape}) has no identity"))
-        if not axes:
-            return a
-        return _keep(reducer(a, axes), shape, axes, keepdims)
+            if initial is None:
+                raise FuncgradValueError(at_user_line(f"{name}: zero-size array along a reduced axis "
+                                                      f"(shape {shape}) has no identity; pass initial="))
+            return np.full(_empty_reduced_shape(shape, axes, keepdims), initial, dtype_of(a))
+        res = _keep(reducer(a, axes), shape, axes, keepdims) if axes else a
+        return res if initial is None else combine(res, initial)
 
     f.__name__ = name
     return f
 
 
-max = _extremum(P.reduce_max, "max")  # noqa: A001
-min = _extremum(P.reduce_min, "min")  # noqa: A001
+def _identity(dt, name):
+    """The value that never wins a max (or a min) in dtype ``dt``."""
+    big = True if dt.kind == "b" else (np.inf if dt.kind == "f" else np.iinfo(dt).max)
+    small = False if dt.kind == "b" else (-np.inf if dt.kind == "f" else np.iinfo(dt).min)
+    return np.asarray(small if name == "max" else big, dt)
+
+
+max = _extremum(P.reduce_max, maximum, "max")  # noqa: A001
+min = _extremum(P.reduce_min, minimum, "min")  # noqa: A001
 amax = max
 amin = min
 
 
 def mean(a, axis=None, dtype=None, out=None, keepdims=False):
+    _no_out(out, "mean")
     a = _prep(a)
     shape = shape_of(a)
     axes = normalize_axes(axis, len(shape), "mean")
@@ -85,6 +109,7 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False):
 
 
 def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    _no_out(out, "var")
     a = _prep(a)
     shape = shape_of(a)
     axes = normalize_axes(axis, len(shape), "var")
@@ -97,11 +122,13 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
 
 
 def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    _no_out(out, "std")
     return sqrt(var(a, axis, dtype, ddof=ddof, keepdims=keepdims))
 
 
 def _arg(prim, name):
     def f(a, axis=None, out=None, keepdims=False):
+        _no_out(out, name)
         a = _prep(a)
         if axis is None:
             ndim = len(shape_of(a))
