@@ -382,7 +382,7 @@ def _(data, rng):
     new = list(data.draw(st.permutations(shape)))
     if new and data.draw(st.booleans()):
         new[data.draw(st.integers(0, len(new) - 1))] = -1
-    return (real(rng, shape), tuple(new)), {}
+    return (real(rng, shape), tuple(new)), {"order": data.draw(st.sampled_from(["C", "F"]))}
 
 
 @case("ravel", "atleast_1d", "atleast_2d", "squeeze")
@@ -560,10 +560,16 @@ def _(data, rng):
     return (data.draw(shapes), data.draw(st.sampled_from([1.5, 2, True]))), {}
 
 
-@case("zeros_like", "ones_like", "array", "asarray")
+@case("zeros_like", "ones_like", "asarray")
 def _(data, rng):
     x = real(rng, data.draw(shapes)).astype(data.draw(st.sampled_from([np.float64, np.float32])))
     return (x,), {}
+
+
+@case("array")
+def _(data, rng):
+    x = real(rng, data.draw(shapes)).astype(data.draw(st.sampled_from([np.float64, np.float32])))
+    return (x,), {"ndmin": data.draw(st.integers(0, 4))}
 
 
 @case("full_like", diff=False)

@@ -16,7 +16,8 @@ def _dt(dtype, default=np.float64):
 def array(object, dtype=None, copy=True, ndmin=0):  # noqa: A002
     x = asarray_arg(object)
     if isinstance(x, Tracer):
-        return cast(x, dtype) if dtype is not None else x
+        x = cast(x, dtype) if dtype is not None else x
+        return P.reshape(x, (1,) * (ndmin - x.ndim) + x.shape) if ndmin > x.ndim else x
     out = np.array(x, dtype=dtype, copy=copy, ndmin=ndmin)
     return out
 

@@ -16,8 +16,14 @@ def _prep(a):
 
 
 def reshape(a, newshape, order="C"):
-    """``numpy.reshape`` (one dimension may be -1)."""
+    """``numpy.reshape`` (one dimension may be -1); ``order`` "C" (or "A") and "F"."""
     a = _prep(a)
+    if order == "F":  # Fortran order is C order on the reversed axes
+        if isinstance(newshape, (int, np.integer)):
+            newshape = (int(newshape),)
+        return transpose(reshape(transpose(a), tuple(newshape)[::-1]))
+    if order not in ("C", "A"):
+        raise FuncgradValueError(f"reshape: order must be 'C', 'F' or 'A', got {order!r}")
     if isinstance(newshape, (int, np.integer)):
         newshape = (int(newshape),)
     newshape = [int(d) for d in newshape]
