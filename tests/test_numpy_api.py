@@ -695,3 +695,10 @@ def test_derivatives_match_finite_differences(name, data):
         return
     check_jvp(f, inputs, rng)
     check_vjp(f, inputs, rng)
+
+
+def test_hypot_neither_overflows_nor_underflows():
+    for v in (1e200, 1e-200, 3.0):
+        np.testing.assert_allclose(fnp.hypot(v, -v), np.hypot(v, -v), rtol=1e-15)
+    assert float(fnp.hypot(0.0, 0.0)) == 0.0
+    np.testing.assert_array_equal(fg.grad(lambda a: fnp.hypot(a, 0.0))(0.0), 0.0)

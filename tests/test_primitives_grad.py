@@ -433,3 +433,15 @@ def test_index_add_accumulates_broadcast_values(shape, index, vshape):
     np.testing.assert_allclose(S.index_add_p.bind(x, v, *arrays, spec=spec), expected, rtol=1e-14)
     traced = fg.vjp(lambda a, b: index_update(a, (index,), b, "add"), x, v)[0]
     np.testing.assert_allclose(traced, expected, rtol=1e-14)
+
+
+@pytest.mark.parametrize("name, x, exact", [
+    ("asin", 1 - 1e-9, lambda x: 1 / np.sqrt((1 - x) * (1 + x))),
+    ("acos", -1 + 3e-10, lambda x: -1 / np.sqrt((1 - x) * (1 + x))),
+    ("atanh", 1 - 2e-9, lambda x: 1 / ((1 - x) * (1 + x))),
+    ("acosh", 1 + 1e-9, lambda x: 1 / np.sqrt((x - 1) * (x + 1))),
+])
+def test_derivatives_keep_full_precision_near_domain_edges(name, x, exact):
+    expected = float(exact(np.longdouble(x)))  # extended precision reference
+    got = float(fg.grad(lambda v: registry[name].bind(v))(np.float64(x)))
+    assert abs(got / expected - 1) < 1e-14

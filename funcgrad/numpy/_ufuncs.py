@@ -208,8 +208,13 @@ def fmin(x, y):
 
 
 def hypot(x, y):
+    """``sqrt(x**2 + y**2)`` without overflow or underflow (scaled by the larger magnitude)."""
     x, y = promote_float(x, y)
-    return sqrt(add(multiply(x, x), multiply(y, y)))
+    ax, ay = absolute(x), absolute(y)
+    big, small = maximum(ax, ay), minimum(ax, ay)
+    zero = equal(big, 0.0)
+    r = true_divide(small, where(zero, 1.0, big))
+    return where(zero, 0.0, multiply(big, sqrt(add(1.0, multiply(r, r)))))
 
 
 def logaddexp(x, y):

@@ -113,6 +113,11 @@ not_p = unary("not", np.invert, numba="(~{0})")
 logical_not_p = unary("logical_not", np.logical_not, out_dtype=BOOL, numba="(not {0})")
 
 # -- transcendental and rounding -------------------------------------------------------
+def _one_minus_sq(x):
+    """1 - x^2 as (1 - x)(1 + x): no cancellation near |x| = 1."""
+    return (1.0 - x) * (1.0 + x)
+
+
 exp_p = unary("exp", np.exp, lambda x, a: a)
 exp2_p = unary("exp2", np.exp2, lambda x, a: a * _LN2)
 expm1_p = unary("expm1", np.expm1, lambda x, a: a + 1.0)
@@ -125,15 +130,15 @@ cbrt_p = unary("cbrt", np.cbrt, lambda x, a: 1.0 / (3.0 * a * a))
 sin_p = unary("sin", np.sin, lambda x, a: cos(x))
 cos_p = unary("cos", np.cos, lambda x, a: neg(sin(x)))
 tan_p = unary("tan", np.tan, lambda x, a: 1.0 + a * a)
-asin_p = unary("asin", np.arcsin, lambda x, a: 1.0 / sqrt(1.0 - x * x))
-acos_p = unary("acos", np.arccos, lambda x, a: -1.0 / sqrt(1.0 - x * x))
+asin_p = unary("asin", np.arcsin, lambda x, a: 1.0 / sqrt(_one_minus_sq(x)))
+acos_p = unary("acos", np.arccos, lambda x, a: -1.0 / sqrt(_one_minus_sq(x)))
 atan_p = unary("atan", np.arctan, lambda x, a: 1.0 / (1.0 + x * x))
 sinh_p = unary("sinh", np.sinh, lambda x, a: cosh(x))
 cosh_p = unary("cosh", np.cosh, lambda x, a: sinh(x))
 tanh_p = unary("tanh", np.tanh, lambda x, a: 1.0 - a * a)
 asinh_p = unary("asinh", np.arcsinh, lambda x, a: 1.0 / sqrt(x * x + 1.0))
-acosh_p = unary("acosh", np.arccosh, lambda x, a: 1.0 / sqrt(x * x - 1.0))
-atanh_p = unary("atanh", np.arctanh, lambda x, a: 1.0 / (1.0 - x * x))
+acosh_p = unary("acosh", np.arccosh, lambda x, a: 1.0 / sqrt((x - 1.0) * (x + 1.0)))
+atanh_p = unary("atanh", np.arctanh, lambda x, a: 1.0 / _one_minus_sq(x))
 abs_p = unary("abs", np.abs, lambda x, a: sign(x), numba="abs({0})")
 square_p = unary("square", np.square, lambda x, a: 2.0 * x, numba="({0} * {0})")
 logistic_p = unary("logistic", sps.expit, lambda x, a: a * (1.0 - a))
