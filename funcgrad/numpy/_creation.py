@@ -13,7 +13,7 @@ def _dt(dtype, default=np.float64):
     return np.dtype(default if dtype is None else dtype)
 
 
-def array(object, dtype=None, copy=True, ndmin=0):  # noqa: A002
+def array(object, dtype=None, copy=True, ndmin=0):
     x = asarray_arg(object)
     if isinstance(x, Tracer):
         x = cast(x, dtype) if dtype is not None else x

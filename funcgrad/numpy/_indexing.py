@@ -121,7 +121,7 @@ def index_update(x, idx, value, mode):
 
 
 class _IndexUpdateRef:
-    __slots__ = ("x", "idx")
+    __slots__ = ("idx", "x")
 
     def __init__(self, x, idx):
         self.x, self.idx = x, idx

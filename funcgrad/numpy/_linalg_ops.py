@@ -146,7 +146,7 @@ def _einsum_parse(subscripts, operands):
     in_specs = ins.split(",")
     if len(in_specs) != len(operands):
         raise FuncgradValueError(f"einsum: {len(in_specs)} operand subscripts for {len(operands)} operands")
-    used = set(c for c in subscripts if c.isalpha())
+    used = {c for c in subscripts if c.isalpha()}
     spare = [c for c in _LETTERS if c not in used]
     ell_rank = 0
     for s, op in zip(in_specs, operands):

@@ -38,7 +38,7 @@ def _sum_dtype(dt):
     return dt
 
 
-def sum(a, axis=None, dtype=None, out=None, keepdims=False):  # noqa: A001
+def sum(a, axis=None, dtype=None, out=None, keepdims=False):
     """``numpy.sum``; small integer and bool inputs accumulate in int64 as in NumPy."""
     _no_out(out, "sum")
     a = _prep(a)
@@ -89,8 +89,8 @@ def _identity(dt, name):
     return np.asarray(small if name == "max" else big, dt)
 
 
-max = _extremum(P.reduce_max, maximum, "max")  # noqa: A001
-min = _extremum(P.reduce_min, minimum, "min")  # noqa: A001
+max = _extremum(P.reduce_max, maximum, "max")
+min = _extremum(P.reduce_min, minimum, "min")
 amax = max
 amin = min
 
@@ -151,7 +151,7 @@ argmax = _arg(P.argmax_p, "argmax")
 argmin = _arg(P.argmin_p, "argmin")
 
 
-def all(a, axis=None, keepdims=False):  # noqa: A001
+def all(a, axis=None, keepdims=False):
     a = cast(_prep(a), bool)
     shape = shape_of(a)
     axes = normalize_axes(axis, len(shape), "all")
@@ -162,7 +162,7 @@ def all(a, axis=None, keepdims=False):  # noqa: A001
     return _keep(P.reduce_min(a, axes), shape, axes, keepdims)
 
 
-def any(a, axis=None, keepdims=False):  # noqa: A001
+def any(a, axis=None, keepdims=False):
     a = cast(_prep(a), bool)
     shape = shape_of(a)
     axes = normalize_axes(axis, len(shape), "any")

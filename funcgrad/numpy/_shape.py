@@ -1,6 +1,8 @@
 """Shape manipulation with NumPy's names and rules."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from .. import primitives as P
@@ -204,7 +206,7 @@ def split(a, indices_or_sections, axis=0):
         bounds = [i * (n // k) for i in range(k + 1)]
     else:
         bounds = [0] + [int(i) for i in indices_or_sections] + [n]
-    return [_slice_axis(a, ax, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    return [_slice_axis(a, ax, lo, hi) for lo, hi in itertools.pairwise(bounds)]
 
 
 def array_split(a, sections, axis=0):
@@ -214,7 +216,7 @@ def array_split(a, sections, axis=0):
     q, r = divmod(n, int(sections))
     sizes = [q + 1] * r + [q] * (int(sections) - r)
     bounds = np.concatenate([[0], np.cumsum(sizes)]).tolist()
-    return [_slice_axis(a, ax, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    return [_slice_axis(a, ax, lo, hi) for lo, hi in itertools.pairwise(bounds)]
 
 
 def flip(a, axis=None):

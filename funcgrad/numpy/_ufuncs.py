@@ -5,7 +5,6 @@ import math
 
 import numpy as np
 
-from .. import primitives as P
 from ..primitives import elementwise as E
 from ._util import asarray_arg, cast, dtype_of, is_traced, promote, promote_float, shape_of
 
@@ -112,7 +111,7 @@ arccosh = _unary_float(E.acosh_p, "arccosh")
 arctanh = _unary_float(E.atanh_p, "arctanh")
 negative = _unary(E.neg_p, "negative")
 absolute = _unary(E.abs_p, "absolute")
-abs = absolute  # noqa: A001
+abs = absolute
 fabs = absolute
 sign = _unary(E.sign_p, "sign")
 square = _unary(E.square_p, "square")
@@ -123,8 +122,8 @@ rint = _unary(E.round_p, "rint", int_identity=True)
 isfinite = _unary(E.isfinite_p, "isfinite")
 isnan = _unary(E.isnan_p, "isnan")
 isinf = _unary(E.isinf_p, "isinf")
-deg2rad = lambda x: multiply(x, math.pi / 180.0)  # noqa: E731
-rad2deg = lambda x: multiply(x, 180.0 / math.pi)  # noqa: E731
+deg2rad = lambda x: multiply(x, math.pi / 180.0)
+rad2deg = lambda x: multiply(x, 180.0 / math.pi)
 
 
 def positive(x):
@@ -135,7 +134,7 @@ def reciprocal(x):
     return true_divide(1.0, x)
 
 
-def round(x, decimals=0):  # noqa: A001
+def round(x, decimals=0):
     """``numpy.round``: halves to even; ``decimals`` as in NumPy."""
     if decimals == 0:
         return rint(x)

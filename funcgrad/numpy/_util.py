@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import primitives as P
 from ..core.trace import Tracer
 from ..dtypes import SUPPORTED as _OK
 from ..dtypes import check_supported
 from ..errors import FuncgradIndexError, FuncgradTypeError, FuncgradValueError, at_user_line
-from .. import primitives as P
 
 
 def is_traced(x) -> bool:

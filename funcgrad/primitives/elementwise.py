@@ -8,7 +8,15 @@ import scipy.special as sps
 
 from ..core.avals import ShapedArray
 from ..core.primitive import Primitive
-from ._rules import batch_elementwise, binary, broadcast_shapes, broadcast_to_shape, shape_of, unary, unbroadcast
+from ._rules import (
+    batch_elementwise,
+    binary,
+    broadcast_shapes,
+    broadcast_to_shape,
+    shape_of,
+    unary,
+    unbroadcast,
+)
 
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)

@@ -40,7 +40,7 @@ def check_spec(spec):
 
 
 def _sizes(spec, sa, sb):
-    a, b, out = parse_spec(spec)
+    a, b, _ = parse_spec(spec)
     if len(a) != len(sa) or len(b) != len(sb):
         raise ShapeError(f"dot_general {spec!r}: operands of shapes {tuple(sa)} and {tuple(sb)} do not "
                          "match the subscripts' ranks")
@@ -200,7 +200,14 @@ def _batch_leading(p, nargs=1):
 inv_p = Primitive("inv")
 inv_p.impl = np.linalg.inv
 inv_p.abstract_eval = _square_abstract("inv")
-inv_p.jvp = lambda primals, tangents: (lambda ai: (ai, neg(mm(mm(ai, tangents[0]), ai))))(inv(primals[0]))
+
+
+def _inv_jvp(primals, tangents):
+    ai = inv(primals[0])
+    return ai, neg(mm(mm(ai, tangents[0]), ai))
+
+
+inv_p.jvp = _inv_jvp
 inv_p.vjp = lambda g, ans, primals, needs: [neg(mm(mm(mT(ans), g), mT(ans)))]
 inv_p.batch = _batch_leading(inv_p)
 
@@ -228,7 +235,7 @@ def _solve_jvp(primals, tangents):
 
 
 def _solve_vjp(g, ans, primals, needs):
-    a, b = primals
+    a = primals[0]
     gb = solve(mT(a), g)
     ga = neg(mm(gb, mT(ans))) if needs[0] else None
     return [ga, gb if needs[1] else None]
@@ -251,8 +258,14 @@ def _trace_last2(x):
 det_p = Primitive("det")
 det_p.impl = np.linalg.det
 det_p.abstract_eval = lambda x: ShapedArray(_square_abstract("det")(x).shape[:-2], x.dtype)
-det_p.jvp = lambda primals, tangents: (lambda d: (d, mul(d, _trace_last2(solve(primals[0], tangents[0])))))(
-    det(primals[0]))
+
+
+def _det_jvp(primals, tangents):
+    d = det(primals[0])
+    return d, mul(d, _trace_last2(solve(primals[0], tangents[0])))
+
+
+det_p.jvp = _det_jvp
 det_p.vjp = lambda g, ans, primals, needs: [mul(_bcast_scalar_to_mat(mul(g, ans)), mT(inv(primals[0])))]
 det_p.batch = _batch_leading(det_p)
 
@@ -333,4 +346,4 @@ def cholesky(x):
     return cholesky_p.bind(x)
 
 
-__all__ = ["dot_general", "inv", "solve", "det", "slogdet", "cholesky", "reduce_sum", "mm", "mT"]
+__all__ = ["cholesky", "det", "dot_general", "inv", "mT", "mm", "reduce_sum", "slogdet", "solve"]

@@ -259,4 +259,4 @@ def cumprod(x, axis, reverse=False):
     return cumprod_p.bind(x, axis=int(axis), reverse=bool(reverse))
 
 
-__all__ = ["reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "cumsum", "cumprod", "select"]
+__all__ = ["cumprod", "cumsum", "reduce_max", "reduce_min", "reduce_prod", "reduce_sum", "select"]

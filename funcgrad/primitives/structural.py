@@ -256,13 +256,13 @@ def _scatter_jvp(p):
 
 
 def _index_add_vjp(g, ans, primals, needs, *, spec):
-    x, v, *idx = primals
+    _, v, *idx = primals
     gv = unbroadcast(getitem(g, idx, spec), shape_of(v)) if needs[1] else None
     return [g, gv] + [None] * len(idx)
 
 
 def _index_set_vjp(g, ans, primals, needs, *, spec):
-    x, v, *idx = primals
+    _, v, *idx = primals
     gx = index_set(g, np.zeros((), g.dtype), idx, spec) if needs[0] else None
     gv = unbroadcast(getitem(g, idx, spec), shape_of(v)) if needs[1] else None
     return [gx, gv] + [None] * len(idx)

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import numpy as fnp
+from ..numpy._util import promote_float
 from ..primitives import elementwise as E
 from ..primitives import stop_gradient
-from ..numpy._util import promote_float
 
 
 def expit(x):
