@@ -246,7 +246,7 @@ def reduction_kernel(name, shape, axes, reductions, source_of, mode=None):
         body += _indent(inner, 8) + ["        o += cuda.gridsize(1)"]
         return _finish(name, params, dtypes, body, grid, block)
     nt = min(THREADS, max(32, 1 << max(n_red - 1, 1).bit_length()))
-    shared = [f"    sh{i} = cuda.shared.array({nt}, {scalar.type_name(out.aval.dtype)})"
+    shared = [f"    sh{i} = cuda.shared.array({nt}, {scalar.array_type_name(out.aval.dtype)})"
               for i, (_, _, out, _) in enumerate(reductions)]
     tree = [f"sh{i}[tid] = {a}" for i, a in enumerate(accs)] + ["cuda.syncthreads()", f"s = {nt // 2}",
                                                                 "while s > 0:", "    if tid < s:"]

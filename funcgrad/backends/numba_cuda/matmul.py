@@ -64,6 +64,7 @@ def matmul_kernel(name, dtype, nb, m, n, k, a_strides, b_strides, c_strides, cfg
     ``*_strides`` are (batch, row, column) element strides of each flat buffer."""
     cfg = cfg or choose_config(m, n)
     t = scalar.type_name(dtype)
+    at = scalar.array_type_name(dtype)
     zero = scalar.literal(0, dtype)
     tx_n, ty_n = cfg.bn // cfg.tn, cfg.bm // cfg.tm
     tiles_n = -(-n // cfg.bn)
@@ -73,11 +74,11 @@ def matmul_kernel(name, dtype, nb, m, n, k, a_strides, b_strides, c_strides, cfg
     scb, scm, scn = c_strides
     lines = [
         f"def {name}(c, a, b):",
-        f"    sa = cuda.shared.array(({cfg.bk}, {cfg.bm + 1}), {t})",
-        f"    sb = cuda.shared.array(({cfg.bk}, {cfg.bn + 1}), {t})",
-        f"    acc = cuda.local.array(({cfg.tm}, {cfg.tn}), {t})",
-        f"    ra = cuda.local.array({cfg.tm}, {t})",
-        f"    rb = cuda.local.array({cfg.tn}, {t})",
+        f"    sa = cuda.shared.array(({cfg.bk}, {cfg.bm + 1}), {at})",
+        f"    sb = cuda.shared.array(({cfg.bk}, {cfg.bn + 1}), {at})",
+        f"    acc = cuda.local.array(({cfg.tm}, {cfg.tn}), {at})",
+        f"    ra = cuda.local.array({cfg.tm}, {at})",
+        f"    rb = cuda.local.array({cfg.tn}, {at})",
         "    tid = cuda.threadIdx.x",
         f"    tx = tid % {tx_n}",
         f"    ty = tid // {tx_n}",

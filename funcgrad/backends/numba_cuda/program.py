@@ -279,12 +279,19 @@ class _Lowering:
         self.var_slot[id(out)] = out_slot
 
     def operand(self, v, perm, group_sizes):
-        """(slot, (batch, row, col) strides) of ``transpose(v, perm)`` viewed as 3-D."""
+        """(slot, (batch, row, col) strides) of ``transpose(v, perm)`` viewed as 3-D: a view of a
+        stored array (a transpose, size-1 reshape or broadcast) is read in place through strides."""
         shape = tuple(v.aval.shape)
+        inf = self.info(v)
+        if inf is not None and inf.form == "view" and id(v) not in self.var_slot:
+            strides = _view_strides(inf.imap, shape, tuple(inf.base.aval.shape))
+            merged = strides and _group_strides(shape, list(perm), group_sizes, strides)
+            if merged:
+                return self.array(inf.base), merged
         slot = self.array(v)
-        strides = _group_strides(shape, list(perm), group_sizes)
-        if strides is not None:
-            return slot, strides
+        merged = _group_strides(shape, list(perm), group_sizes)
+        if merged is not None:
+            return slot, merged
         tshape = tuple(shape[p] for p in perm)
         tv = Var(ShapedArray(tshape, v.aval.dtype))
         tslot = self.new_slot(tv.aval)
@@ -307,15 +314,32 @@ class _Lowering:
         self.add_kernel(elementwise_kernel(self.kernel_name(), dst.aval.shape, [(dst, dst_slot)], source_of))
 
 
-def _group_strides(shape, dims, group_sizes):
-    """Element strides of the axes ``dims`` of a C-contiguous array of ``shape``, split into
-    consecutive groups of ``group_sizes`` (the rest is the last group), each merged into one
-    axis; None when a group's axes are not adjacent and in order in memory."""
-    strides = [0] * len(shape)
-    acc = 1
+def _c_strides(shape):
+    strides, acc = [0] * len(shape), 1
     for d in range(len(shape) - 1, -1, -1):
         strides[d] = acc
         acc *= shape[d]
+    return strides
+
+
+def _view_strides(imap, shape, base_shape):
+    """Element strides of a view's axes in its base array, when each base index is one view
+    index or 0 (transposes, size-1 reshapes, broadcasts); None otherwise."""
+    names = [f"d{i}" for i in range(len(shape))]
+    strides = [0] * len(shape)
+    for text, stride in zip(imap(names), _c_strides(base_shape)):
+        if text in names:
+            strides[names.index(text)] += stride
+        elif text != "0":
+            return None
+    return strides
+
+
+def _group_strides(shape, dims, group_sizes, strides=None):
+    """Strides of the axes ``dims`` of an array of ``shape`` (C-contiguous unless ``strides``),
+    split into consecutive groups of ``group_sizes`` (the rest is the last group), each merged
+    into one axis; None when a group's axes cannot be merged."""
+    strides = _c_strides(shape) if strides is None else strides
     bounds = [0]
     for s in group_sizes:
         bounds.append(bounds[-1] + s)

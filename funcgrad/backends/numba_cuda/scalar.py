@@ -29,7 +29,7 @@ _NP_TO_MATH = {
     "tanh": "math.tanh", "arcsinh": "math.asinh", "arccosh": "math.acosh", "arctanh": "math.atanh",
     "exp": "math.exp", "expm1": "math.expm1", "log": "math.log", "log2": "math.log2",
     "log10": "math.log10", "log1p": "math.log1p", "sqrt": "math.sqrt", "arctan2": "math.atan2",
-    "floor": "math.floor", "ceil": "math.ceil", "trunc": "math.trunc", "isnan": "math.isnan",
+    "floor": "math.floor", "ceil": "math.ceil", "trunc": "_trunc", "isnan": "math.isnan",
     "isinf": "math.isinf", "isfinite": "math.isfinite", "rint": "_rint", "sign": "_sign",
     "remainder": "_remainder", "floor_divide": "_floordiv",
 }
@@ -52,6 +52,11 @@ def _rint(x):
     if d < 0.5:
         return f
     return f + 1 if f % 2 != 0 else f
+
+
+@cuda.jit(device=True)
+def _trunc(x):
+    return math.floor(x) if x >= 0 else math.ceil(x)
 
 
 @cuda.jit(device=True)
@@ -114,6 +119,12 @@ def type_name(dtype) -> str:
     """Name of the Numba type (bound in every kernel module) that casts to ``dtype``."""
     dtype = np.dtype(dtype)
     return "bool" if dtype == np.bool_ else dtype.name
+
+
+def array_type_name(dtype) -> str:
+    """Name of the Numba type for the element type of a shared or local array of ``dtype``."""
+    dtype = np.dtype(dtype)
+    return "boolean" if dtype == np.bool_ else dtype.name
 
 
 def cast(expr: str, dtype) -> str:
