@@ -10,6 +10,7 @@ from . import numpy  # noqa: F401
 from . import scipy  # noqa: F401
 from . import lax  # noqa: F401
 from .config import config  # noqa: F401
+from .device import device_put  # noqa: F401
 from .core.graph import Graph  # noqa: F401
 from .primitives import stop_gradient  # noqa: F401
 from .transforms.custom import custom_jvp, custom_vjp  # noqa: F401
