@@ -120,7 +120,14 @@ def _with_specials(data, rng):
     return x
 
 
-@case("sign", "floor", "ceil", "round", "trunc", "isfinite", "isnan", "isinf", diff=False)
+@case("round", diff=False)
+def _(data, rng):
+    x = (real(rng, data.draw(shapes), -300, 300) if data.draw(st.booleans()) else
+         rng.integers(-300, 300, data.draw(shapes)))
+    return (x,), {"decimals": data.draw(st.integers(-2, 2))}
+
+
+@case("sign", "floor", "ceil", "trunc", "isfinite", "isnan", "isinf", diff=False)
 def _(data, rng):
     if data.draw(st.booleans()):
         return (rng.integers(-5, 5, data.draw(shapes)),), {}
@@ -308,7 +315,9 @@ EINSUMS = [("ij,jk->ik", [(2, 3), (3, 2)]), ("ij,jk", [(2, 3), (3, 2)]), ("i,i",
            ("bij,bjk->bik", [(2, 2, 3), (2, 3, 2)]), ("...ij,...jk->...ik", [(2, 2, 3), (3, 2)]),
            ("ij,jk,kl->il", [(2, 3), (3, 2), (2, 2)]), ("i,j->ij", [(2,), (3,)]),
            ("ijk,ik->j", [(2, 3, 2), (2, 2)]), ("ij,ij->i", [(2, 3), (2, 3)]), ("ba,ca->bc", [(2, 3), (2, 3)]),
-           ("iij->j", [(2, 2, 3)]), ("i,ij,j", [(2,), (2, 3), (3,)])]
+           ("iij->j", [(2, 2, 3)]), ("i,ij,j", [(2,), (2, 3), (3,)]),
+           ("ij,ij->ij", [(1, 3), (2, 3)]), ("...ij,...jk->...ik", [(2, 1, 2, 3), (3, 3, 2)]),
+           ("i,->i", [(3,), ()]), ("...i,i->...", [(2, 3, 4), (4,)])]
 
 
 @case("einsum")
@@ -487,8 +496,10 @@ def _(data, rng):
     if mode in ("reflect", "symmetric", "wrap"):  # widths NumPy handles in one reflection
         w = 1 if min(x.shape) > 1 or mode != "reflect" else 0
     kw = {"mode": mode}
-    if mode == "constant" and data.draw(st.booleans()):
-        kw["constant_values"] = 1.5
+    if mode == "constant" and data.draw(st.booleans()):  # one value, one per side, or per axis and side
+        kw["constant_values"] = data.draw(st.sampled_from([1.5, (1.5, -2.0), [(k, -k) for k in range(1, x.ndim + 1)]]))
+    if data.draw(st.booleans()):
+        x = np.round(x * 3).astype(np.int64)  # NumPy casts the constants to the array's dtype
     return (x, w), kw
 
 

@@ -188,12 +188,24 @@ def _take_diagonals(x, s):
     return x, s
 
 
+def _broadcast_sizes(items):
+    """Stretch size-1 axes to their index's size in the other operands, as NumPy broadcasts."""
+    sizes = {}
+    for x, s in items:
+        for c, d in zip(s, shape_of(x)):
+            if d != 1 and sizes.setdefault(c, d) != d:
+                raise ShapeError(at_user_line(
+                    f"einsum: index {c!r} has size {sizes[c]} in one operand and {d} in another (shapes "
+                    + ", ".join(str(shape_of(y)) for y, _ in items) + ")"))
+    return [(P.broadcast_to(x, tuple(sizes.get(c, d) for c, d in zip(s, shape_of(x)))), s) for x, s in items]
+
+
 def einsum(subscripts, *operands, optimize=None):
     """``numpy.einsum`` (explicit or implicit output, ``...``), contracted pairwise."""
     ops = [asarray_arg(o) for o in operands]
     ops = promote(*ops) if len(ops) > 1 else [np.asarray(ops[0]) if not hasattr(ops[0], "shape") else ops[0]]
     specs, out = _einsum_parse(subscripts, ops)
-    items = [_take_diagonals(x, s) for x, s in zip(ops, specs)]
+    items = _broadcast_sizes([_take_diagonals(x, s) for x, s in zip(ops, specs)])
     # sum indices that appear in a single operand and not in the output
     for k, (x, s) in enumerate(items):
         others = "".join(t for j, (_, t) in enumerate(items) if j != k) + out

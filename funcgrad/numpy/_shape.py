@@ -363,17 +363,23 @@ def tril(m, k=0):
 def pad(array, pad_width, mode="constant", constant_values=0):
     """``numpy.pad`` for modes constant, edge, reflect, symmetric and wrap."""
     from ._indexing import getitem
-    from ._ufuncs import add, multiply
+    from ._ufuncs import add
 
     a = _prep(array)
     nd = ndim_of(a)
     widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (nd, 2)).tolist()
     if mode == "constant":
-        out = P.pad(a, widths)
-        if np.any(np.asarray(constant_values) != 0):
-            mask = np.pad(np.zeros(shape_of(a), dtype_of(a)), widths, constant_values=1)
-            out = add(out, multiply(mask, constant_values))
-        return out
+        values = np.broadcast_to(np.asarray(constant_values).astype(dtype_of(a)), (nd, 2))
+        if not np.any(values):
+            return P.pad(a, widths)
+        for ax, (lo, hi) in enumerate(widths):  # axis by axis: later axes fill the corners, as in NumPy
+            out = P.pad(a, [(lo, hi) if i == ax else (0, 0) for i in range(nd)])
+            fill = np.zeros(shape_of(out), dtype_of(a))
+            n = shape_of(out)[ax]
+            fill[(slice(None),) * ax + (slice(0, lo),)] = values[ax, 0]
+            fill[(slice(None),) * ax + (slice(n - hi, n),)] = values[ax, 1]
+            a = add(out, fill) if (lo or hi) and np.any(values[ax]) else out
+        return a
     if mode not in ("edge", "reflect", "symmetric", "wrap"):
         raise FuncgradValueError(f"pad: mode {mode!r} is not supported (constant, edge, reflect, symmetric, wrap)")
     for ax, (lo, hi) in enumerate(widths):

@@ -135,11 +135,17 @@ def reciprocal(x):
 
 
 def round(x, decimals=0):
-    """``numpy.round``: halves to even; ``decimals`` as in NumPy."""
+    """``numpy.round``: halves to even; ``decimals`` as in NumPy (integers stay integers)."""
     if decimals == 0:
         return rint(x)
-    scale = 10.0 ** decimals
-    return true_divide(rint(multiply(x, scale)), scale)
+    if decimals > 0:
+        if dtype_of(x).kind in "iub":
+            return asarray_arg(x)
+        scale = 10.0 ** decimals
+        return true_divide(rint(multiply(x, scale)), scale)
+    scale = 10.0 ** -decimals  # NumPy divides first when decimals < 0
+    out = multiply(rint(true_divide(x, scale)), scale)
+    return cast(out, dtype_of(x)) if dtype_of(x).kind in "iu" else out
 
 
 around = round
