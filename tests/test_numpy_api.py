@@ -713,3 +713,19 @@ def test_hypot_neither_overflows_nor_underflows():
         np.testing.assert_allclose(fnp.hypot(v, -v), np.hypot(v, -v), rtol=1e-15)
     assert float(fnp.hypot(0.0, 0.0)) == 0.0
     np.testing.assert_array_equal(fg.grad(lambda a: fnp.hypot(a, 0.0))(0.0), 0.0)
+
+
+def test_xlogy_special_values_and_derivative_at_zero():
+    x = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 0.5, 0.0])
+    y = np.array([0.0, -1.0, np.nan, np.inf, 2.0, 0.0, -1.0, 3.0, -2.0])
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(fsp.xlogy(x, y), sps.xlogy(x, y))
+        np.testing.assert_array_equal(fsp.xlog1py(x, y), sps.xlog1py(x, y))
+    # x log y is smooth in x: at x = 0 the derivative is log y, not 0
+    np.testing.assert_allclose(fg.grad(lambda a: fsp.xlogy(a, 2.0))(0.0), np.log(2.0), rtol=1e-15)
+    np.testing.assert_allclose(fg.grad(lambda a: fsp.xlog1py(a, 2.0))(0.0), np.log(3.0), rtol=1e-15)
+
+
+def test_logsumexp_of_empty_is_minus_infinity():
+    assert float(fsp.logsumexp(np.zeros(0))) == -np.inf
+    np.testing.assert_array_equal(fsp.logsumexp(np.zeros((2, 0)), axis=1), sps.logsumexp(np.zeros((2, 0)), axis=1))

@@ -36,23 +36,28 @@ def digamma(x):
 
 
 def xlogy(x, y):
-    """``x * log(y)``, defined as 0 where ``x == 0``."""
+    """``x * log(y)``, 0 where ``x == 0`` (unless ``y`` is NaN); its x-derivative is ``log(y)``."""
     x, y = promote_float(x, y)
-    safe_y = fnp.where(x == 0, 1.0, y)
-    return fnp.where(x == 0, 0.0, x * fnp.log(safe_y))
+    return x * fnp.log(fnp.where(_zero_times_bad(x, y <= 0, y), 1.0, y))
+
+
+def _zero_times_bad(x, bad, y):
+    """Where ``x == 0`` meets a ``y`` whose log would be -inf, NaN or +inf (0 * that is not 0)."""
+    return fnp.logical_and(x == 0, fnp.logical_or(bad, y == np.inf))
 
 
 def xlog1py(x, y):
+    """``x * log1p(y)``, 0 where ``x == 0`` (unless ``y`` is NaN); its x-derivative is ``log1p(y)``."""
     x, y = promote_float(x, y)
-    safe_y = fnp.where(x == 0, 0.0, y)
-    return fnp.where(x == 0, 0.0, x * fnp.log1p(safe_y))
+    return x * fnp.log1p(fnp.where(_zero_times_bad(x, y <= -1, y), 0.0, y))
 
 
 def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     """``log(sum(exp(a)))`` along ``axis``, stable for inputs of any size."""
     a, = promote_float(a)
     a = np.asarray(a) if not hasattr(a, "shape") else a
-    amax = stop_gradient(fnp.max(a, axis=axis, keepdims=True))
+    empty = {"initial": -np.inf} if 0 in np.shape(a) else {}  # an empty sum is 0: log 0 = -inf
+    amax = stop_gradient(fnp.max(a, axis=axis, keepdims=True, **empty))
     amax = fnp.where(fnp.isfinite(amax), amax, 0.0)
     e = fnp.exp(a - amax)
     if b is not None:
