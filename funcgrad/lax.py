@@ -90,7 +90,8 @@ def cond(pred, true_fun, false_fun, *operands):
     and must return the same pytree of shapes and dtypes. Under ``vmap`` with a batched ``pred``
     both branches run and the result is selected per element.
 
-    >>> lax.cond(x > 0, lambda v: v * 2.0, lambda v: -v, x)
+    >>> lax.cond(3.0 > 0, lambda v: v * 2.0, lambda v: -v, 3.0)
+    array(6.)
     """
     p = _scalar_pred(pred, "lax.cond", "the predicate")
     from .primitives import convert
@@ -102,7 +103,8 @@ def cond(pred, true_fun, false_fun, *operands):
 def switch(index, branches, *operands):
     """``branches[index](*operands)``, with ``index`` clamped to ``[0, len(branches) - 1]``.
 
-    >>> lax.switch(k, [fnp.sin, fnp.cos, fnp.tanh], x)
+    >>> lax.switch(1, [fnp.sin, fnp.cos, fnp.tanh], 0.0)
+    array(1.)
     """
     branches = tuple(branches)
     if not branches:
