@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.special as sps
-from _numerics import check_jvp, check_vjp
+from _numerics import check_jvp, check_second_order, check_vjp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -729,3 +729,13 @@ def test_xlogy_special_values_and_derivative_at_zero():
 def test_logsumexp_of_empty_is_minus_infinity():
     assert float(fsp.logsumexp(np.zeros(0))) == -np.inf
     np.testing.assert_array_equal(fsp.logsumexp(np.zeros((2, 0)), axis=1), sps.logsumexp(np.zeros((2, 0)), axis=1))
+
+
+@pytest.mark.parametrize("name", sorted(DIFF))
+@settings(max_examples=4, deadline=None)
+@given(data=st.data())
+def test_second_derivatives_match_finite_differences(name, data):
+    args, kwargs, rng = _draw(name, data)
+    f, inputs = _with_traced(resolve(name), args, kwargs, lambda x: x.dtype == np.float64)
+    if inputs:
+        check_second_order(f, inputs, rng)
