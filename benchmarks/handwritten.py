@@ -1,9 +1,10 @@
-"""Handwritten Numba "limits": what a careful programmer writes by hand for B2 and B3."""
+"""Handwritten Numba "limits": what a careful programmer writes by hand for B2 and B3
+(loops with scalar accumulators, ``fastmath=True``)."""
 import numpy as np
 from numba import njit
 
 
-@njit(cache=True, fastmath={"contract"})
+@njit(cache=True, fastmath=True)
 def _dense(x, w, b, out):
     for i in range(x.shape[0]):
         for k in range(w.shape[1]):
@@ -13,7 +14,7 @@ def _dense(x, w, b, out):
             out[i, k] = acc
 
 
-@njit(cache=True, fastmath={"contract"})
+@njit(cache=True, fastmath=True)
 def tiny_mlp_step(w1, b1, w2, b2, w3, b3, x, y, lr):
     """One SGD step of the 2-32-32-1 tanh MLP with MSE loss; returns new params and the loss."""
     n = x.shape[0]
@@ -42,14 +43,22 @@ def tiny_mlp_step(w1, b1, w2, b2, w3, b3, x, y, lr):
     for i in range(n):
         for j in range(h2.shape[1]):
             g2[i, j] = g[i, 0] * w3[j, 0] * (np.float32(1.0) - h2[i, j] * h2[i, j])
-    gw2 = np.zeros_like(w2)
-    gb2 = np.zeros_like(b2)
-    g1 = np.zeros_like(h1)
+    g1 = np.empty_like(h1)
     for i in range(n):
         for j in range(h1.shape[1]):
+            acc = np.float32(0.0)
             for k in range(h2.shape[1]):
-                gw2[j, k] += h1[i, j] * g2[i, k]
-                g1[i, j] += g2[i, k] * w2[j, k]
+                acc += g2[i, k] * w2[j, k]
+            g1[i, j] = acc
+    gw2 = np.empty_like(w2)
+    for j in range(h1.shape[1]):
+        for k in range(h2.shape[1]):
+            acc = np.float32(0.0)
+            for i in range(n):
+                acc += h1[i, j] * g2[i, k]
+            gw2[j, k] = acc
+    gb2 = np.zeros_like(b2)
+    for i in range(n):
         for k in range(h2.shape[1]):
             gb2[k] += g2[i, k]
     gw1 = np.zeros_like(w1)

@@ -232,7 +232,7 @@ def test_chunked_transcendental_cluster_with_reductions(dtype):
 
 
 def test_large_arithmetic_cluster_runs_on_threads():
-    x = np.random.default_rng(2).normal(size=(512, 600)).astype(np.float32)
+    x = np.random.default_rng(2).normal(size=(1024, 1100)).astype(np.float32)
 
     def f(x):
         y = x * 3.0 + 1.0

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import lowering
 
-CHUNK = 4096
+CHUNK = 8192
 _REDUCE_UFUNC = {"sum": "np.add", "prod": "np.multiply", "max": "np.maximum", "min": "np.minimum"}
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()

@@ -24,7 +24,7 @@ from ...core.graph import Literal
 from . import lowering
 
 DOT_INLINE_MAX = 1 << 16  # multiply-adds up to which a dot_general is a loop nest, not a BLAS call
-PARALLEL_MIN = 1 << 18  # elements from which a cluster's outer loop runs on several threads
+PARALLEL_MIN = 1 << 20  # elements from which a cluster's outer loop runs on several threads
 CHUNKED_MIN = 1 << 15  # elements from which a transcendental-heavy cluster uses NumPy's SIMD ufuncs
 CHUNK_ROW_MAX = 1 << 16  # largest row (elements past the first axis) a chunked cluster handles
 
