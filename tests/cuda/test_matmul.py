@@ -54,3 +54,15 @@ def test_matmul_inside_fused_graph():
     w = RNG.normal(size=(3, 5)).astype(np.float32)
     b = RNG.normal(size=(5,)).astype(np.float32)
     check(lambda x, w, b: fnp.tanh(x @ w + b) @ w.T * 2.0, x, w, b)
+
+
+@pytest.mark.parametrize("spec,sa,sb", [("ij,jk->ik", (3, 40), (40, 5)), ("ji,jk->ki", (40, 3), (40, 5)),
+                                        ("i,i->", (48,), (48,))])
+def test_split_contraction(spec, sa, sb, monkeypatch):
+    """Few output tiles and a long contraction: partial products over k-chunks, summed after."""
+    monkeypatch.setattr(matmul, "SPLIT_CHUNK_MIN", 8)
+    k = sa[0] if spec.startswith("j") else sa[-1]
+    assert matmul.split_k(1, 3, 5, k) > 1
+    x = RNG.normal(size=sa)
+    y = RNG.normal(size=sb)
+    check(lambda x, y: dot_general(x, y, spec), x, y)

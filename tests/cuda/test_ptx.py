@@ -98,12 +98,14 @@ def test_reductions(dtype, serial_max, monkeypatch):
 
     prog = _compile_all(f, np.ones((3, 4, 5), dtype))
     assert ("cuda.shared.array" in prog.source) == (serial_max == 0)
+    _compile_all(lambda x: (fnp.sum(x, axis=0), fnp.max(x, axis=0)), np.ones((300, 3), dtype))  # split mode
 
 
 @pytest.mark.parametrize("dtype,cfg", [(np.float32, matmul.LARGE), (np.float64, matmul.SMALL),
                                        (np.int32, matmul.LARGE), (np.int64, matmul.SMALL)])
 def test_matmul(dtype, cfg, monkeypatch):
     monkeypatch.setattr(matmul, "choose_config", lambda m, n: cfg)
+    monkeypatch.setattr(matmul, "SPLIT_CHUNK_MIN", 2)  # the split contraction too
     x = np.ones((2, 5, 6), dtype)
     _compile_all(lambda x, w: (x @ w, fnp.einsum("bij,bkj->bik", x, x), fnp.einsum("bij,bik->jk", x, x)),
                  x, np.ones((6, 3), dtype))

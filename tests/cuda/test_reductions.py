@@ -17,10 +17,11 @@ def test_sum_max_min_prod_over_each_axis(axis):
                      fnp.prod(x, axis=axis), fnp.mean(x * 2.0 + 1.0, axis=axis)), x)
 
 
-@pytest.mark.parametrize("shape,axis", [((2, 300), 1), ((300, 3), 0), ((2, 70, 3), 1)])
-def test_long_reductions_use_shared_memory_trees(shape, axis):
-    n_red = shape[axis]
-    assert n_red > codegen.SERIAL_MAX  # the block (tree) kernel
+@pytest.mark.parametrize("shape,axis,mode", [((2, 300), 1, "block"), ((300, 3), 0, "split"),
+                                            ((2, 70, 3), 1, "split"), ((150, 2, 2), (0, 1), "split")])
+def test_long_reductions(shape, axis, mode):
+    """Shared-memory trees over trailing axes; chunked partial results over leading axes."""
+    assert codegen.reduction_mode(shape, axis if isinstance(axis, tuple) else (axis,))[0] == mode
     x = RNG.normal(size=shape).astype(np.float32)
     check(lambda x: (fnp.sum(x, axis=axis), fnp.max(fnp.exp(x), axis=axis), fnp.min(x, axis=axis)), x,
           tol={"rtol": 1e-5, "atol": 1e-5})

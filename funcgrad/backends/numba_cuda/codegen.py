@@ -205,10 +205,29 @@ def elementwise_kernel(name, shape, stores, source_of):
     return _finish(name, params, dtypes, body, grid, block)
 
 
-def reduction_kernel(name, shape, axes, reductions, source_of, mode=None):
+def reduction_mode(shape, axes) -> tuple[str, int]:
+    """How to reduce ``shape`` over ``axes``: ("serial", 1) one thread per output (short reductions,
+    or many outputs along a contiguous kept axis); ("split", S) the reduced range cut into S chunks,
+    one thread per (chunk, output), partial results reduced by a second kernel (long reductions
+    over leading axes: coalesced reads, enough threads); ("block", 1) one block per output with a
+    tree in shared memory (long reductions over trailing axes)."""
+    shape = tuple(shape)
+    axes = {a % max(len(shape), 1) for a in axes}
+    kept = [d for d in range(len(shape)) if d not in axes]
+    n_out = size_of(shape[d] for d in kept)
+    n_red = size_of(shape[d] for d in axes)
+    inner_kept = bool(kept) and kept[-1] == len(shape) - 1
+    if n_red <= SERIAL_MAX or (inner_kept and n_out >= 16 * THREADS):
+        return "serial", 1
+    if inner_kept:
+        return "split", max(2, min(-(-16 * THREADS // n_out), n_red // max(SERIAL_MAX, 1), 64))
+    return "block", 1
+
+
+def reduction_kernel(name, shape, axes, reductions, source_of, mode=None, split=1):
     """Reduce values of ``shape`` over ``axes``: ``reductions`` = [(kind, input var, out var, slot)],
-    all over the same axes. ``mode`` "serial" (one thread per output) or "block" (one block per
-    output, tree reduction in shared memory); chosen from the sizes when None."""
+    all over the same axes; ``mode``/``split`` as ``reduction_mode`` chooses (the default). With
+    "split" each slot receives ``split`` partial results per output (chunk-major)."""
     shape = tuple(shape)
     axes = tuple(sorted(a % max(len(shape), 1) for a in axes))
     kept = [d for d in range(len(shape)) if d not in axes]
@@ -216,8 +235,7 @@ def reduction_kernel(name, shape, axes, reductions, source_of, mode=None):
     rshape = tuple(shape[d] for d in axes)
     n_out, n_red = size_of(kshape), size_of(rshape)
     if mode is None:
-        mode = "serial" if n_red <= SERIAL_MAX or (n_out >= 16 * THREADS and kept and kept[-1] == len(shape) - 1) \
-            else "block"
+        mode, split = reduction_mode(shape, axes)
     params, dtypes = {}, {}
     for _, _, out, slot in reductions:
         params[slot] = f"o{len(params)}"
@@ -238,10 +256,17 @@ def reduction_kernel(name, shape, axes, reductions, source_of, mode=None):
              for a, (kind, _, out, _) in zip(accs, reductions)]
     combine = [f"{a} = {scalar.reduce_combine(kind, a, v, out.aval.dtype)}"
                for a, v, (kind, _, out, _) in zip(accs, vals, reductions)]
-    if mode == "serial":
-        grid, block = elementwise_launch(n_out)
-        body = ["    o = cuda.grid(1)", f"    while o < {n_out}:"]
-        inner = klines + inits + [f"for r in range({n_red}):"] + _indent(rlines + em.lines + combine, 4)
+    if mode in ("serial", "split"):
+        total = n_out * split
+        loop = f"for r in range({n_red}):"
+        if mode == "split":
+            chunk = -(-n_red // split)
+            klines = [f"sc = o // {n_out}", f"ko = o - sc * {n_out}"] + unravel("ko", kshape, "k")[0]
+            klines += [f"rend = sc * {chunk} + {chunk}", f"if rend > {n_red}:", f"    rend = {n_red}"]
+            loop = f"for r in range(sc * {chunk}, rend):"
+        grid, block = elementwise_launch(total)
+        body = ["    o = cuda.grid(1)", f"    while o < {total}:"]
+        inner = klines + inits + [loop] + _indent(rlines + em.lines + combine, 4)
         inner += [f"{params[slot]}[o] = {a}" for a, (_, _, _, slot) in zip(accs, reductions)]
         body += _indent(inner, 8) + ["        o += cuda.gridsize(1)"]
         return _finish(name, params, dtypes, body, grid, block)

@@ -16,6 +16,8 @@ from . import scalar
 from .codegen import Kernel
 
 MAX_GRID_Y = 65535
+MIN_BLOCKS = 256  # blocks below which a long contraction is split (a GPU has ~100 multiprocessors)
+SPLIT_CHUNK_MIN = 256  # shortest contraction chunk of a split product
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,18 @@ SMALL = TileConfig(16, 16, 16, 2, 2)  # 64 threads, for thin or small products
 
 def choose_config(m: int, n: int) -> TileConfig:
     return LARGE if m >= 64 and n >= 64 else SMALL
+
+
+def split_k(nb: int, m: int, n: int, k: int) -> int:
+    """Chunks of the contraction to compute in parallel (summed afterwards) when a product has
+    too few output tiles to fill a GPU: 1 (no split) or a power of two dividing ``k``."""
+    cfg = choose_config(m, n)
+    blocks = nb * -(-m // cfg.bm) * -(-n // cfg.bn)
+    split = 1
+    while blocks * split < MIN_BLOCKS and k % (2 * split) == 0 and k // (2 * split) >= SPLIT_CHUNK_MIN \
+            and split < 64:
+        split *= 2
+    return split if nb == 1 else 1
 
 
 def _load_lines(buf, sh, rows, cols, r_name, c_name, r_lim, c_lim, offset, r_stride, c_stride,

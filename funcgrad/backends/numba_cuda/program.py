@@ -26,7 +26,7 @@ from ...core.graph import Literal, Var
 from ...primitives.linalg import contraction_plan, parse_spec
 from ..numba_cpu.plan import make_plan
 from . import matmul, scalar
-from .codegen import Buf, Kernel, Lit, Local, elementwise_kernel, reduction_kernel, size_of
+from .codegen import Buf, Kernel, Lit, Local, elementwise_kernel, reduction_kernel, reduction_mode, size_of
 
 
 @dataclass
@@ -200,13 +200,21 @@ class _Lowering:
                 by_axes.setdefault(tuple(e.params["axes"]), []).append(e)
             for axes, group in by_axes.items():
                 outs = [self.new_slot(e.outvars[0].aval) for e in group]
-                todo = [(scalar.REDUCTIONS[e.prim.name], e.inputs[0], e.outvars[0], s) for e, s in zip(group, outs)]
-                k = reduction_kernel(self.kernel_name(), node.shape, axes, todo, self.source_for(key, True))
+                mode, split = reduction_mode(node.shape, axes)
+                parts = outs if split == 1 else [
+                    self.new_slot(ShapedArray((split,) + e.outvars[0].aval.shape, e.outvars[0].aval.dtype))
+                    for e in group]
+                todo = [(scalar.REDUCTIONS[e.prim.name], e.inputs[0], e.outvars[0], s)
+                        for e, s in zip(group, parts)]
+                k = reduction_kernel(self.kernel_name(), node.shape, axes, todo, self.source_for(key, True),
+                                     mode, split)
                 kernels.append(k)
                 if k is None:
                     break
-                for e, s in zip(group, outs):
-                    self.var_slot[id(e.outvars[0])] = s
+                for (kind, _, out, part), slot in zip(todo, outs):
+                    if split > 1:
+                        kernels.append(self.combine_partials(kind, part, split, out, slot))
+                    self.var_slot[id(out)] = slot
         if all(k is not None for k in kernels):
             for k in kernels:
                 self.add_kernel(k)
@@ -217,6 +225,17 @@ class _Lowering:
                 self.var_slot.pop(id(v), None)
         for e in node.eqns:
             self.host(e)
+
+    def combine_partials(self, kind, part_slot, split, out, out_slot):
+        """Kernel reducing ``split`` partial results per element of ``out`` into ``out_slot``."""
+        shape = (split,) + tuple(out.aval.shape)
+        part = Var(ShapedArray(shape, out.aval.dtype))
+
+        def source_of(v):
+            return Buf(part_slot, shape)
+
+        return reduction_kernel(self.kernel_name(), shape, (0,), [(kind, part, out, out_slot)], source_of,
+                                "serial")
 
     def glue(self, eqn):
         avals = [v.aval for v in eqn.inputs] + [v.aval for v in eqn.outvars]
@@ -265,18 +284,33 @@ class _Lowering:
         if c_strides is None:  # write a contiguous (batch, free_a, free_b) result, then permute it
             target = self.new_slot(ShapedArray(mid_shape, out.aval.dtype))
             c_strides = _group_strides(mid_shape, list(range(len(mid))), groups)
-        kern = matmul.matmul_kernel(self.kernel_name(), out.aval.dtype, nb, m, n, k, a_strides, b_strides,
-                                    c_strides)
-        kern.slots = [target, a_slot, b_slot]
-        kern.dtypes = [np.dtype(out.aval.dtype)] * 3
-        self.kernels.append(kern)
-        if size_of(out_shape) > 0:
-            self.steps.append(Launch(kern))
+        split = matmul.split_k(nb, m, n, k)
+        if split > 1:  # few output tiles, long contraction: partial products over k-chunks, then summed
+            chunk = k // split
+            part = self.new_slot(ShapedArray((split, m, n), out.aval.dtype))
+            self.add_matmul(out.aval.dtype, (part, a_slot, b_slot), split, m, n, chunk,
+                            (chunk * a_strides[2], a_strides[1], a_strides[2]),
+                            (chunk * b_strides[1], b_strides[1], b_strides[2]), (m * n, n, 1))
+            contiguous = (m == 1 or c_strides[1] == n) and (n == 1 or c_strides[2] == 1)
+            if target == out_slot and not contiguous:
+                target = self.new_slot(ShapedArray(mid_shape, out.aval.dtype))
+            self.add_kernel(self.combine_partials("sum", part, split, Var(ShapedArray((m, n), out.aval.dtype)),
+                                                  target))
+        else:
+            self.add_matmul(out.aval.dtype, (target, a_slot, b_slot), nb, m, n, k, a_strides, b_strides, c_strides)
         if target != out_slot:
             tmp = Var(ShapedArray(mid_shape, out.aval.dtype))
             self.var_slot[id(tmp)] = target
             self.copy_transposed(tmp, out_perm, out, out_slot)
         self.var_slot[id(out)] = out_slot
+
+    def add_matmul(self, dtype, slots, nb, m, n, k, a_strides, b_strides, c_strides):
+        kern = matmul.matmul_kernel(self.kernel_name(), dtype, nb, m, n, k, a_strides, b_strides, c_strides)
+        kern.slots = list(slots)
+        kern.dtypes = [np.dtype(dtype)] * 3
+        self.kernels.append(kern)
+        if nb * m * n > 0:
+            self.steps.append(Launch(kern))
 
     def operand(self, v, perm, group_sizes):
         """(slot, (batch, row, col) strides) of ``transpose(v, perm)`` viewed as 3-D: a view of a
