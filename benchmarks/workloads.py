@@ -36,50 +36,59 @@ def _xent(xp, logits, onehot, logsumexp):
     return -xp.mean(xp.sum(onehot * (logits - logsumexp(logits)[:, None]), axis=1))
 
 
-def b1(quick=False):
-    params, x, y = _mlp_data((784, 512, 512, 10), 128)
-    lr = 0.01
-    impls = {}
+def mlp_loss(xp, act, logsumexp=None):
+    """The B1 (ReLU, softmax cross-entropy) or B2 (tanh, MSE) loss written against ``xp``."""
+    def loss(p, x, y):
+        h = x
+        for i, (w, b) in enumerate(p):
+            h = h @ w + b
+            if i < len(p) - 1:
+                h = xp.maximum(h, 0.0) if act == "relu" else xp.tanh(h)
+        if act == "relu":
+            return _xent(xp, h, y, logsumexp)
+        return xp.mean((h - y) ** 2)
+    return loss
 
-    def loss_fn(xp, lse):
-        def loss(p, x, y):
-            h = x
-            for i, (w, b) in enumerate(p):
-                h = h @ w + b
-                if i < len(p) - 1:
-                    h = xp.maximum(h, 0.0)
-            return _xent(xp, h, y, lse)
-        return loss
 
+def sgd_step(value_and_grad, loss, lr):
+    """``step(params, x, y) -> (new params, loss)`` for a list of (w, b) pairs."""
+    def step(p, x, y):
+        val, g = value_and_grad(loss)(p, x, y)
+        return [(w - lr * gw, b - lr * gb) for (w, b), (gw, gb) in zip(p, g)], val
+    return step
+
+
+def funcgrad_step(act, lr):
     import funcgrad as fg
     import funcgrad.numpy as fnp
-    from funcgrad.scipy.special import logsumexp as fg_lse
+    from funcgrad.scipy.special import logsumexp
 
-    fg_loss = loss_fn(fnp, lambda z: fg_lse(z, axis=1))
+    return fg.jit(sgd_step(fg.value_and_grad, mlp_loss(fnp, act, lambda z: logsumexp(z, axis=1)), lr))
 
-    @fg.jit
-    def fg_step(p, x, y):
-        loss, g = fg.value_and_grad(fg_loss)(p, x, y)
-        return [(w - lr * gw, b - lr * gb) for (w, b), (gw, gb) in zip(p, g)], loss
 
-    impls["funcgrad"] = _stepper(fg_step, params, x, y)
+def jax_step(act, lr):
+    import jax
+    import jax.numpy as jnp
+    from jax.scipy.special import logsumexp
+
+    return jax.jit(sgd_step(jax.value_and_grad, mlp_loss(jnp, act, lambda z: logsumexp(z, axis=1)), lr))
+
+
+def _mlp_impls(act, params, x, y, lr, limit=None):
+    impls = {"funcgrad": _stepper(funcgrad_step(act, lr), params, x, y)}
     if have("jax"):
-        import jax
-        import jax.numpy as jnp
-        from jax.scipy.special import logsumexp as jlse
-
-        j_loss = loss_fn(jnp, lambda z: jlse(z, axis=1))
-
-        @jax.jit
-        def j_step(p, x, y):
-            loss, g = jax.value_and_grad(j_loss)(p, x, y)
-            return [(w - lr * gw, b - lr * gb) for (w, b), (gw, gb) in zip(p, g)], loss
-
-        impls["jax"] = _stepper(j_step, params, x, y, block=True)
-    impls["numpy"] = _stepper(lambda p, x, y: _np_mlp_step(p, x, y, lr, "relu"), params, x, y)
+        impls["jax"] = _stepper(jax_step(act, lr), params, x, y, block=act == "relu")
+    if limit is not None:
+        impls["numba"] = limit
+    impls["numpy"] = _stepper(lambda p, x, y: _np_mlp_step(p, x, y, lr, act), params, x, y)
     if have("autograd"):
-        impls["autograd"] = _autograd_stepper(params, x, y, lr, "relu")
+        impls["autograd"] = _autograd_stepper(params, x, y, lr, act)
     return impls
+
+
+def b1(quick=False):
+    params, x, y = _mlp_data((784, 512, 512, 10), 128)
+    return _mlp_impls("relu", params, x, y, 0.01)
 
 
 def _stepper(step, params, x, y, block=False):
@@ -128,73 +137,17 @@ def _np_mlp_step(params, x, y, lr, act):
 def _autograd_stepper(params, x, y, lr, act):
     import autograd
     import autograd.numpy as anp
-    from autograd.scipy.special import logsumexp as alse
+    from autograd.scipy.special import logsumexp
 
-    def loss(p, x, y):
-        h = x
-        for i, (w, b) in enumerate(p):
-            h = anp.dot(h, w) + b
-            if i < len(p) - 1:
-                h = anp.maximum(h, 0.0) if act == "relu" else anp.tanh(h)
-        if act == "relu":
-            return _xent(anp, h, y, lambda z: alse(z, axis=1))
-        return anp.mean((h - y) ** 2)
-
-    vg = autograd.value_and_grad(loss)
-
-    def step(p, x, y):
-        val, g = vg(p, x, y)
-        return [(w - lr * gw, b - lr * gb) for (w, b), (gw, gb) in zip(p, g)], val
-
-    return _stepper(step, params, x, y)
+    loss = mlp_loss(anp, act, lambda z: logsumexp(z, axis=1))
+    return _stepper(sgd_step(autograd.value_and_grad, loss, lr), params, x, y)
 
 
 # -- B2: tiny MLP 2-32-32-1, tanh, MSE, batch 16, float32 ----------------------------------------------
 def b2(quick=False):
     params, x, _ = _mlp_data((2, 32, 32, 1), 16, seed=1)
     y = np.sin(x[:, :1] * 3).astype(np.float32)
-    lr = 0.01
-    impls = {}
-    import funcgrad as fg
-    import funcgrad.numpy as fnp
-
-    def fg_loss(p, x, y):
-        h = x
-        for i, (w, b) in enumerate(p):
-            h = h @ w + b
-            if i < len(p) - 1:
-                h = fnp.tanh(h)
-        return fnp.mean((h - y) ** 2)
-
-    @fg.jit
-    def fg_step(p, x, y):
-        loss, g = fg.value_and_grad(fg_loss)(p, x, y)
-        return [(w - lr * gw, b - lr * gb) for (w, b), (gw, gb) in zip(p, g)], loss
-
-    impls["funcgrad"] = _stepper(fg_step, params, x, y)
-    if have("jax"):
-        import jax
-        import jax.numpy as jnp
-
-        def j_loss(p, x, y):
-            h = x
-            for i, (w, b) in enumerate(p):
-                h = h @ w + b
-                if i < len(p) - 1:
-                    h = jnp.tanh(h)
-            return jnp.mean((h - y) ** 2)
-
-        @jax.jit
-        def j_step(p, x, y):
-            loss, g = jax.value_and_grad(j_loss)(p, x, y)
-            return [(w - lr * gw, b - lr * gb) for (w, b), (gw, gb) in zip(p, g)], loss
-
-        impls["jax"] = _stepper(j_step, params, x, y)
-    impls["numba"] = _numba_b2(params, x, y, lr)
-    impls["numpy"] = _stepper(lambda p, x, y: _np_mlp_step(p, x, y, lr, "tanh"), params, x, y)
-    if have("autograd"):
-        impls["autograd"] = _autograd_stepper(params, x, y, lr, "tanh")
-    return impls
+    return _mlp_impls("tanh", params, x, y, 0.01, limit=_numba_b2(params, x, y, 0.01))
 
 
 def _numba_b2(params, x, y, lr):

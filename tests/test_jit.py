@@ -6,18 +6,11 @@ from collections import namedtuple
 
 import numpy as np
 import pytest
+from _compile_mode import sync_compile  # noqa: F401  (autouse: compile synchronously)
 
 import funcgrad as fg
 import funcgrad.numpy as fnp
 from funcgrad.errors import ConcretizationError, FuncgradError, UnexpectedTracerError
-
-
-@pytest.fixture(autouse=True)
-def _sync_compile():
-    old = fg.config.async_compile
-    fg.config.update("async_compile", False)
-    yield
-    fg.config.update("async_compile", old)
 
 
 def f_poly(x, y):

@@ -4,6 +4,7 @@ gradients, and the paths the partitioner chooses (fused loops, BLAS, chunked ufu
 NumPy fallbacks for primitives without a lowering)."""
 import numpy as np
 import pytest
+from _compile_mode import sync_compile  # noqa: F401  (autouse: compile synchronously)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,12 +18,6 @@ from funcgrad.core.primitive import Primitive
 TOL = {np.dtype(np.float32): {"rtol": 2e-4, "atol": 2e-5}, np.dtype(np.float64): {"rtol": 1e-9, "atol": 1e-11}}
 
 
-@pytest.fixture(autouse=True)
-def _sync_compile():
-    old = fg.config.async_compile
-    fg.config.update("async_compile", False)
-    yield
-    fg.config.update("async_compile", old)
 
 
 def both(f, *args):

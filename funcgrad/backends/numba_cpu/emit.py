@@ -11,6 +11,7 @@ import numpy as np
 from ...core.graph import Literal
 from . import chunked, lowering
 from .plan import Plan
+from .plan import _size as _prod
 
 HEADER = '''import math  # noqa: F401
 import numpy as np
@@ -24,13 +25,6 @@ def _A(dt, nd):
 _OPTS = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 from funcgrad.backends.numba_cpu.kernels import bmm_nt as _bmm  # noqa: E402, F401
 '''
-
-
-def _prod(xs) -> int:
-    n = 1
-    for x in xs:
-        n *= x
-    return n
 
 
 def _flat(loop_vars, sizes) -> str:

@@ -312,23 +312,16 @@ class _SegmentPlanner:
                 self.need_stored(src)
             self.info[id(out)] = VarInfo("view", segment=segi, base=base, imap=full)
             return
-        if kind == "elem":
-            node = self.pick_cluster(tuple(out.aval.shape), eqn)
-            node.eqns.append(eqn)
-            self.uses_outside(node, eqn)
-            self.info[id(out)] = VarInfo("elem", node=node.index, segment=segi)
-            return
-        if kind == "reduce":
+        if kind in ("elem", "reduce"):  # a reduction joins the cluster of its operand
             x = eqn.inputs[0]
             inf = self.info.get(id(x))
-            shape = tuple(x.aval.shape)
-            if inf is not None and inf.form == "elem" and inf.segment == segi:
+            if kind == "reduce" and inf is not None and inf.form == "elem" and inf.segment == segi:
                 node = self.seg.nodes[inf.node]
             else:
-                node = self.pick_cluster(shape, eqn)
+                node = self.pick_cluster(tuple((out if kind == "elem" else x).aval.shape), eqn)
             node.eqns.append(eqn)
             self.uses_outside(node, eqn)
-            self.info[id(out)] = VarInfo("array", node=node.index, segment=segi)
+            self.info[id(out)] = VarInfo("elem" if kind == "elem" else "array", node=node.index, segment=segi)
             return
         if kind == "reshape":
             src = eqn.inputs[0]
