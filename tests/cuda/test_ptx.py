@@ -111,6 +111,13 @@ def test_matmul(dtype, cfg, monkeypatch):
                  x, np.ones((6, 3), dtype))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.int64, np.bool_])
+def test_concatenate_and_pad(dtype):
+    x = np.ones((2, 3), dtype)
+    _compile_all(lambda x: (fnp.concatenate([x, x[:, :1]], axis=1), fnp.stack([x, x]), fnp.pad(x, ((1, 0), (2, 2)))),
+                 x)
+
+
 def test_training_step_and_random():
     def loss(p, x, y):
         h = fnp.tanh(x @ p[0] + p[1])

@@ -285,3 +285,30 @@ def reduction_kernel(name, shape, axes, reductions, source_of, mode=None, split=
     body += _indent(inner + tree, 8) + ["        o += cuda.gridDim.x"]
     grid = (min(n_out, 65535 * 4),)
     return _finish(name, params, dtypes, body, grid, (nt,))
+
+
+def piecewise_kernel(name, out, out_slot, pieces, default=None):
+    """One thread per element of ``out``: the value of the first piece whose condition holds, read
+    from its buffer, else ``default`` (a literal text). ``pieces`` = [(cond(idx) -> text or None for
+    always, slot, shape, imap(idx) -> buffer index texts)] (concatenate, pad)."""
+    shape = tuple(out.aval.shape)
+    n = size_of(shape)
+    params, dtypes = {out_slot: "o0"}, {out_slot: np.dtype(out.aval.dtype)}
+    lines, idx = unravel("t", shape, "i")
+    for k, (cond, slot, src_shape, imap) in enumerate(pieces):
+        if slot not in params:
+            params[slot] = f"a{len(params)}"
+            dtypes[slot] = np.dtype(out.aval.dtype)
+        test = cond(idx)
+        load = f"v = {params[slot]}[{ravel(imap(idx), src_shape)}]"
+        if test is None:  # always (the last piece)
+            lines += [load] if k == 0 else ["else:", "    " + load]
+            break
+        lines += [f"{'elif' if k else 'if'} {test}:", "    " + load]
+    else:
+        default = default or scalar.literal(0, out.aval.dtype)
+        lines += ["else:", f"    v = {default}"] if pieces else [f"v = {default}"]
+    grid, block = elementwise_launch(n)
+    body = ["    t = cuda.grid(1)", f"    while t < {n}:"]
+    body += _indent(lines + ["o0[t] = v"], 8) + ["        t += cuda.gridsize(1)"]
+    return _finish(name, params, dtypes, body, grid, block)

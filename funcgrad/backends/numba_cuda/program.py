@@ -26,7 +26,17 @@ from ...core.graph import Literal, Var
 from ...primitives.linalg import contraction_plan, parse_spec
 from ..numba_cpu.plan import make_plan
 from . import matmul, scalar
-from .codegen import Buf, Kernel, Lit, Local, elementwise_kernel, reduction_kernel, reduction_mode, size_of
+from .codegen import (
+    Buf,
+    Kernel,
+    Lit,
+    Local,
+    elementwise_kernel,
+    piecewise_kernel,
+    reduction_kernel,
+    reduction_mode,
+    size_of,
+)
 
 
 @dataclass
@@ -244,8 +254,53 @@ class _Lowering:
             self.dot(eqn)
         elif eqn.prim.name == "reshape":
             self.var_slot[id(eqn.outvars[0])] = self.array(eqn.inputs[0])
+        elif eqn.prim.name in ("concatenate", "pad") and all(np.dtype(a.dtype) in scalar.SUPPORTED_DTYPES
+                                                             for a in avals):
+            getattr(self, eqn.prim.name)(eqn)
         else:
             self.host(eqn)
+
+    def concatenate(self, eqn):
+        axis = eqn.params["axis"]
+        out = eqn.outvars[0]
+        pieces, start = [], 0
+        for v in eqn.inputs:
+            size = v.aval.shape[axis]
+            if size == 0:
+                continue
+            end = start + size
+
+            def cond(idx, end=end):
+                return f"{idx[axis]} < {end}"
+
+            def imap(idx, start=start):
+                return [f"({i} - {start})" if d == axis and start else i for d, i in enumerate(idx)]
+
+            pieces.append((cond, self.array(v), tuple(v.aval.shape), imap))
+            start = end
+        if pieces:
+            pieces[-1] = (lambda idx: None,) + pieces[-1][1:]
+        self.emit_piecewise(out, pieces)
+
+    def pad(self, eqn):
+        (x,), out = eqn.inputs, eqn.outvars[0]
+        widths = [tuple(w) for w in eqn.params["widths"]]
+        shape = tuple(x.aval.shape)
+
+        def cond(idx):
+            tests = [f"{lo} <= {i} < {lo + n}" for i, (lo, hi), n in zip(idx, widths, shape) if lo or hi]
+            return " and ".join(tests) or None
+
+        def imap(idx):
+            return [f"({i} - {lo})" if lo else i for i, (lo, _) in zip(idx, widths)]
+
+        pieces = [(cond, self.array(x), shape, imap)] if size_of(shape) else []
+        self.emit_piecewise(out, pieces, scalar.literal(0, out.aval.dtype))
+
+    def emit_piecewise(self, out, pieces, default=None):
+        slot = self.new_slot(out.aval)
+        self.add_kernel(piecewise_kernel(self.kernel_name(), out, slot, pieces, default))
+        self.var_slot[id(out)] = slot
 
     def host(self, eqn):
         ins = []

@@ -3,8 +3,10 @@ launch the steps in order and hand back ``DeviceArray`` results."""
 from __future__ import annotations
 
 import threading
+import warnings
 
 import numpy as np
+from numba.core.errors import NumbaPerformanceWarning
 
 from ...core.trace import eval_primitive
 from ...device import DeviceArray, cuda_api, to_device
@@ -23,9 +25,12 @@ class Executable:
         simulated = type(cuda.jit).__module__.startswith("numba.cuda.simulator")
         opts = {} if simulated else {"cache": True}
         self.launchers = {}
-        for k in program.kernels:
-            fn = cuda.jit(k.signature(), **opts)(getattr(mod, k.name))
-            self.launchers[k.name] = fn[k.grid, k.block]
+        with warnings.catch_warnings():
+            # small grids are deliberate here (small arrays); Numba warns about each once
+            warnings.simplefilter("ignore", NumbaPerformanceWarning)
+            for k in program.kernels:
+                fn = cuda.jit(k.signature(), **opts)(getattr(mod, k.name))
+                self.launchers[k.name] = fn[k.grid, k.block]
         self.consts = [cuda.to_device(c) for c in program.consts]
         self.scratch = None
         self.lock = threading.Lock()
