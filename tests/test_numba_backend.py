@@ -346,3 +346,11 @@ def test_noncontiguous_and_readonly_arguments():
     want = np.tanh(base[:, ::2]) * ro[:, :4]
     np.testing.assert_allclose(f(base[:, ::2], ro[:, :4]), want, rtol=1e-12)
     np.testing.assert_allclose(f(np.asfortranarray(base[:, :4]), ro[:, :4]), np.tanh(base[:, :4]) * ro[:, :4])
+
+
+def test_listed_ufuncs_are_ones_numba_compiles():
+    from numba.np import ufunc_db
+
+    from funcgrad.backends.numba_cpu.lowering import NUMBA_UFUNCS
+
+    assert NUMBA_UFUNCS <= {u.__name__ for u in ufunc_db.get_ufuncs()}

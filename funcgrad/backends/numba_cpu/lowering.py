@@ -23,16 +23,19 @@ _MATH_OK = frozenset({"erf", "erfc", "lgamma", "gamma", "exp", "expm1", "log", "
                       "asinh", "acosh", "atanh", "floor", "ceil", "trunc", "fabs", "copysign", "hypot",
                       "isnan", "isinf", "isfinite", "pow", "fmod"})
 _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9.]*")
-_ufunc_names: frozenset | None = None
-
-
-def _numba_ufuncs() -> frozenset:
-    global _ufunc_names
-    if _ufunc_names is None:
-        from numba.np import ufunc_db
-
-        _ufunc_names = frozenset(u.__name__ for u in ufunc_db.get_ufuncs())
-    return _ufunc_names
+# The NumPy ufuncs Numba compiles on scalars (numba.np.ufunc_db); listed here so that planning a
+# graph does not import Numba's NumPy support (a few tenths of a second at start-up).
+NUMBA_UFUNCS = frozenset([
+    "absolute", "add", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh",
+    "bitwise_and", "bitwise_or", "bitwise_xor", "cbrt", "ceil", "conjugate", "copysign", "cos", "cosh",
+    "deg2rad", "degrees", "divide", "exp", "exp2", "expm1", "fabs", "float_power", "floor", "floor_divide",
+    "fmax", "fmin", "fmod", "greater", "greater_equal", "hypot", "invert", "isfinite", "isinf", "isnan",
+    "left_shift", "less", "less_equal", "log", "log10", "log1p", "log2", "logaddexp", "logaddexp2",
+    "logical_and", "logical_not", "logical_or", "logical_xor", "maximum", "minimum", "multiply",
+    "negative", "nextafter", "not_equal", "positive", "power", "rad2deg", "radians", "reciprocal",
+    "remainder", "right_shift", "rint", "sign", "signbit", "sin", "sinh", "spacing", "sqrt", "square",
+    "subtract", "tan", "tanh", "trunc", "equal",
+])
 
 
 def template_ok(template: str) -> bool:
@@ -41,7 +44,7 @@ def template_ok(template: str) -> bool:
         if name in _BUILTINS:
             continue
         mod, _, attr = name.partition(".")
-        if mod == "np" and attr in _numba_ufuncs():
+        if mod == "np" and attr in NUMBA_UFUNCS:
             continue
         if mod == "math" and attr in _MATH_OK:
             continue
