@@ -35,35 +35,47 @@ def mlp_data(sizes, batch, seed=0):
     return params, x, onehot
 
 
-# -- the implementations: each returns (step, state, sync, read_loss) -------------------------
+def mlp_loss(xp, logsumexp):
+    """The B1 loss written with the array module ``xp`` (funcgrad.numpy or jax.numpy)."""
+    def loss(p, x, y):
+        h = x
+        for i, (w, b) in enumerate(p):
+            h = h @ w + b
+            if i < len(p) - 1:
+                h = xp.maximum(h, 0.0)
+        return -xp.mean(xp.sum(y * (h - logsumexp(h, axis=1, keepdims=True)), axis=1))
+
+    return loss
+
+
+def sgd_step(value_and_grad, loss):
+    def step(p, x, y):
+        val, g = value_and_grad(loss)(p, x, y)
+        return [(w - LR * gw, b - LR * gb) for (w, b), (gw, gb) in zip(p, g)], val
+
+    return step
+
+
+def _stepper(jitted):
+    def step(state):
+        p, xd, yd = state
+        new, val = jitted(p, xd, yd)
+        return (new, xd, yd), val
+
+    return step
+
+
+# -- the implementations: each returns (step, state, sync(state), read_loss) ------------------
 def funcgrad_impl(params, x, y):
     import funcgrad as fg
     import funcgrad.numpy as fnp
     from funcgrad.device import cuda_api
     from funcgrad.scipy.special import logsumexp
 
-    def loss(p, x, y):
-        h = x
-        for i, (w, b) in enumerate(p):
-            h = h @ w + b
-            if i < len(p) - 1:
-                h = fnp.maximum(h, 0.0)
-        return -fnp.mean(fnp.sum(y * (h - logsumexp(h, axis=1, keepdims=True)), axis=1))
-
-    def sgd_step(p, x, y):
-        val, g = fg.value_and_grad(loss)(p, x, y)
-        return [(w - LR * gw, b - LR * gb) for (w, b), (gw, gb) in zip(p, g)], val
-
-    step_fn = fg.jit(sgd_step, device="cuda")
-
-    def step(state):
-        p, xd, yd = state
-        new, val = step_fn(p, xd, yd)
-        return (new, xd, yd), val
-
+    step = _stepper(fg.jit(sgd_step(fg.value_and_grad, mlp_loss(fnp, logsumexp)), device="cuda"))
     cuda = cuda_api()
     state = (fg.device_put(params), fg.device_put(x), fg.device_put(y))
-    return step, state, cuda.synchronize, float
+    return step, state, lambda state: cuda.synchronize(), float
 
 
 def torch_impl(params, x, y):
@@ -89,7 +101,7 @@ def torch_impl(params, x, y):
             new = [(flat[i] - LR * grads[i], flat[i + 1] - LR * grads[i + 1]) for i in range(0, len(flat), 2)]
         return (new, xd, yd), val.detach()
 
-    return step, (p, xd, yd), torch.cuda.synchronize, lambda v: float(v.item())
+    return step, (p, xd, yd), lambda state: torch.cuda.synchronize(), lambda v: float(v.item())
 
 
 def jax_impl(params, x, y):
@@ -100,30 +112,10 @@ def jax_impl(params, x, y):
     if jax.default_backend() != "gpu":
         return None
 
-    def loss(p, x, y):
-        h = x
-        for i, (w, b) in enumerate(p):
-            h = h @ w + b
-            if i < len(p) - 1:
-                h = jnp.maximum(h, 0.0)
-        return -jnp.mean(jnp.sum(y * (h - logsumexp(h, axis=1, keepdims=True)), axis=1))
-
-    @jax.jit
-    def step_fn(p, x, y):
-        val, g = jax.value_and_grad(loss)(p, x, y)
-        return [(w - LR * gw, b - LR * gb) for (w, b), (gw, gb) in zip(p, g)], val
-
-    def step(state):
-        p, xd, yd = state
-        new, val = step_fn(p, xd, yd)
-        return (new, xd, yd), val
-
+    step = _stepper(jax.jit(sgd_step(jax.value_and_grad, mlp_loss(jnp, logsumexp))))
     state = (jax.device_put(params), jax.device_put(x), jax.device_put(y))
 
-    def sync():
-        jax.effects_barrier()
-
-    return step, state, sync, lambda v: float(v.block_until_ready())
+    return step, state, jax.block_until_ready, lambda v: float(v.block_until_ready())
 
 
 IMPLS = {"funcgrad": funcgrad_impl, "pytorch": torch_impl, "jax": jax_impl}
@@ -153,19 +145,19 @@ def run(sizes, batch, reps, warmup):
         t = time.perf_counter()
         state, val = step(state)
         first_loss[name] = read(val)
-        sync()
+        sync(state)
         first_call[name] = time.perf_counter() - t
         for _ in range(warmup):
             state, val = step(state)
-        sync()
+        sync(state)
         states[name] = state
     times = {name: [] for name in impls}
     for _ in range(reps):  # interleaved, so drifts of the machine's speed hit every implementation
         for name, (step, _, sync, _) in impls.items():
-            sync()
+            sync(states[name])
             t = time.perf_counter()
             states[name], _ = step(states[name])
-            sync()
+            sync(states[name])
             times[name].append(time.perf_counter() - t)
     medians = {name: statistics.median(ts) for name, ts in times.items()}
     return {"sizes": list(sizes), "batch": batch, "reps": reps, "median_s": medians, "first_call_s": first_call,

@@ -14,6 +14,8 @@ on Numba's CUDA simulator (slow: every GPU thread is a Python thread; for tests 
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .errors import FuncgradError, FuncgradValueError
@@ -69,10 +71,7 @@ class DeviceArray:
 
     @property
     def size(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+        return math.prod(self.shape)
 
     def __len__(self):
         if not self.shape:

@@ -48,3 +48,13 @@ def test_cuda_without_gpu_says_how_to_use_the_simulator():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("CudaUnavailableError True"), proc.stdout
     assert "NUMBA_ENABLE_CUDASIM=1" in proc.stdout and "funcgrad[cuda]" in proc.stdout
+
+
+def test_gpu_benchmark_without_gpu_fails_cleanly():
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+    if proc.returncode == 0:
+        pytest.skip("a GPU is present")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("G1 needs a GPU") and "Traceback" not in proc.stderr, proc.stderr

@@ -111,6 +111,13 @@ class _Lowering:
             return scalar.literal(inf.base.val, v.aval.dtype)
         return None
 
+    def constant(self, v):
+        """("value", ndarray) for a literal or a splat constant, else None."""
+        if self.lit_text(v) is None:
+            return None
+        val = v.val if isinstance(v, Literal) else self.info(v).base.val
+        return ("value", np.full(v.aval.shape, val, dtype=v.aval.dtype))
+
     def source_for(self, node_key, stored_readable):
         """``source_of`` for kernels of cluster ``node_key`` = (segment, node) (None: a copy)."""
         def source_of(v):
@@ -168,10 +175,9 @@ class _Lowering:
                 self.node(item, node)
         outputs = []
         for v in g.outvars:
-            text = self.lit_text(v)
-            if text is not None:
-                val = v.val if isinstance(v, Literal) else self.info(v).base.val
-                outputs.append(("value", np.full(v.aval.shape, val, dtype=v.aval.dtype)))
+            const = self.constant(v)
+            if const is not None:
+                outputs.append(const)
                 continue
             slot = self.array(v)
             if self.slots[slot].kind == "scratch":
@@ -303,14 +309,7 @@ class _Lowering:
         self.var_slot[id(out)] = slot
 
     def host(self, eqn):
-        ins = []
-        for v in eqn.inputs:
-            text = self.lit_text(v)
-            if text is not None:
-                val = v.val if isinstance(v, Literal) else self.info(v).base.val
-                ins.append(("value", np.full(v.aval.shape, val, dtype=v.aval.dtype)))
-            else:
-                ins.append(("slot", self.array(v), tuple(v.aval.shape)))
+        ins = [self.constant(v) or ("slot", self.array(v), tuple(v.aval.shape)) for v in eqn.inputs]
         outs = []
         for v in eqn.outvars:
             s = self.new_slot(v.aval, "host")

@@ -18,6 +18,8 @@ import re
 
 import numpy as np
 
+from ..numba_cpu import lowering
+
 SUPPORTED_DTYPES = frozenset(np.dtype(t) for t in (
     np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
     np.uint8, np.uint16, np.uint32, np.uint64, np.bool_))
@@ -282,21 +284,21 @@ def lowerable(eqn) -> bool:
 
 
 # -- reductions ----------------------------------------------------------------------------------
-REDUCTIONS = {"reduce_sum": "sum", "reduce_prod": "prod", "reduce_max": "max", "reduce_min": "min"}
+REDUCTIONS = lowering.REDUCTIONS  # primitive name -> "sum" | "prod" | "max" | "min"
 
 
 def reduce_identity(kind: str, dtype) -> str:
     dtype = np.dtype(dtype)
-    if kind == "sum":
-        return literal(0, dtype)
-    if kind == "prod":
-        return literal(1, dtype)
-    if dtype == np.bool_:
-        return "False" if kind == "max" else "True"
-    if dtype.kind == "f":
-        return literal(-np.inf if kind == "max" else np.inf, dtype)
-    info = np.iinfo(dtype)
-    return literal(info.min if kind == "max" else info.max, dtype)
+    if kind in ("sum", "prod"):
+        value = int(kind == "prod")
+    elif dtype.kind == "f":
+        value = -math.inf if kind == "max" else math.inf
+    elif dtype == np.bool_:
+        value = kind == "min"
+    else:
+        info = np.iinfo(dtype)
+        value = info.min if kind == "max" else info.max
+    return literal(value, dtype)
 
 
 def reduce_combine(kind: str, acc: str, x: str, dtype) -> str:
