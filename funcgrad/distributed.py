@@ -23,6 +23,8 @@ job (see :func:`init`).
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -35,14 +37,21 @@ from functools import cache
 import numpy as np
 
 from . import checkpoint as _ckpt
-from .errors import CheckpointError, FuncgradError, FuncgradValueError
-from .tree_util import tree_flatten
+from .config import config
+from .errors import CheckpointError, FuncgradError, FuncgradTypeError, FuncgradValueError
+from .optim import apply_updates
+from .transforms._args import fun_name
+from .transforms.jit import jit
+from .transforms.reverse import value_and_grad
+from .tree_util import tree_flatten, tree_leaves
 
 __all__ = [
+    "DataParallel",
     "DistributedError",
     "barrier",
     "broadcast",
     "check_in_sync",
+    "data_parallel",
     "init",
     "is_distributed",
     "load_checkpoint",
@@ -224,19 +233,26 @@ def _sig_int(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 2
 
 
-def _check_same_everywhere(op: str, treedef, arrays) -> None:
-    """Raise on every rank when the ranks' trees differ in structure/shape/dtype."""
-    h = _sig_int(_signature(treedef, arrays))
+def _check_same_everywhere(op: str, treedef, arrays, extra: str = "", problem: str | None = None) -> None:
+    """Raise on every rank when the ranks' trees differ in structure/shape/dtype.
+
+    ``extra`` joins the compared signature (e.g. whether a weight was given);
+    ``problem`` is this rank's reason for a differing ``extra``, used in its message."""
+    sig = _signature(treedef, arrays) + extra
+    h = _sig_int(sig)
     buf = np.array([h, -h], dtype=np.int64)
     _state.comm.Allreduce(_state.MPI.IN_PLACE, buf, op=_state.MPI.MAX)
     if buf[0] == h and buf[1] == -h:
         return
     every = np.empty(_state.size, dtype=np.int64)
     _state.comm.Allgather(np.array([h], dtype=np.int64), every)
+    groups = _describe_groups(list(every))
+    if problem:
+        raise FuncgradValueError(f"{op}: {problem} on rank {_state.rank} ({groups})")
+    what = "structure, shapes, dtypes or weights" if extra else "structure, shapes or dtypes"
     raise FuncgradValueError(
-        f"{op}: the pytrees differ in structure, shapes or dtypes across ranks "
-        f"({_describe_groups(list(every))}); this rank ({_state.rank}) has "
-        f"{_short(_signature(treedef, arrays))}"
+        f"{op}: the pytrees differ in {what} across ranks "
+        f"({groups}); this rank ({_state.rank}) has {_short(sig)}"
     )
 
 
@@ -251,20 +267,27 @@ def _describe_groups(values: list) -> str:
     return f"rank(s) {differ} differ from rank 0; rank(s) {agree} agree with rank 0"
 
 
-def _allreduce_sum(arrays: list[np.ndarray], work_dtypes: list[np.dtype]) -> list[np.ndarray]:
-    """Sum each array over all ranks: one contiguous buffer and one Allreduce per dtype."""
+def _allreduce_sum(arrays: list[np.ndarray], work_dtypes: list[np.dtype], extra=None):
+    """Sum each array over all ranks: one contiguous buffer and one Allreduce per dtype.
+
+    ``extra``: ``(value, dtype)``, a scalar summed in the buffer of ``dtype`` (one of
+    ``work_dtypes``) at no extra cost; its sum is returned as a second result."""
     out: list[np.ndarray | None] = [None] * len(arrays)
     groups: dict[np.dtype, list[int]] = {}
     for i, dt in enumerate(work_dtypes):
         groups.setdefault(np.dtype(dt), []).append(i)
+    extra_sum = None
     for dt, idx in groups.items():
-        total = sum(arrays[i].size for i in idx)
+        carries = extra is not None and np.dtype(extra[1]) == dt
+        total = sum(arrays[i].size for i in idx) + (1 if carries else 0)
         buf = np.empty(total, dtype=dt)
         pos = 0
         for i in idx:
             n = arrays[i].size
             buf[pos:pos + n] = arrays[i].reshape(-1)
             pos += n
+        if carries:
+            buf[-1] = extra[0]
         if _state.size > 1 and total:
             for start in range(0, total, _CHUNK):
                 _state.comm.Allreduce(_state.MPI.IN_PLACE, buf[start:start + _CHUNK], op=_state.MPI.SUM)
@@ -273,7 +296,9 @@ def _allreduce_sum(arrays: list[np.ndarray], work_dtypes: list[np.dtype]) -> lis
             n = arrays[i].size
             out[i] = buf[pos:pos + n].reshape(arrays[i].shape)
             pos += n
-    return out
+        if carries:
+            extra_sum = buf[-1].copy()
+    return (out, extra_sum) if extra is not None else out
 
 
 def _sum_dtype(dt: np.dtype) -> np.dtype:
@@ -311,36 +336,76 @@ def psum(tree):
     return treedef.unflatten(result)
 
 
-def pmean(tree):
+def _mean_dtype(dt: np.dtype) -> np.dtype:
+    return _sum_dtype(dt) if dt.kind in "fc" else np.dtype(np.float64)
+
+
+def _weight_value(weight) -> tuple[float, str | None]:
+    """``(weight as a float, None)``, or ``(0.0, reason)`` when it is not a usable weight."""
+    a = np.asarray(weight)
+    if a.shape != () or a.dtype.kind not in "iuf":
+        return 0.0, f"weight must be a real number, got {type(weight).__name__} (shape {a.shape}, dtype {a.dtype})"
+    w = float(a)
+    if not np.isfinite(w) or w < 0:
+        return 0.0, f"weight must be finite and >= 0, got {w!r}"
+    return w, None
+
+
+def _scaled(a: np.ndarray, w: float, dt: np.dtype) -> np.ndarray:
+    if w == 0:  # contributes nothing, even where the leaf is NaN (a mean over no rows)
+        return np.zeros(a.shape, dt)
+    return np.multiply(a, np.asarray(w, np.finfo(dt).dtype), dtype=dt)
+
+
+def _divided(arrays, sums, divisor: float) -> list[np.ndarray]:
+    result = []
+    for a, s in zip(arrays, sums):
+        m = np.divide(s, np.asarray(divisor, np.finfo(s.dtype).dtype), out=s)  # in place: keeps 0-d arrays
+        if a.dtype == np.float16:
+            m = m.astype(np.float16)
+        result.append(m)
+    return result
+
+
+def pmean(tree, weight=None):
     """Average every leaf elementwise over all ranks (``psum(tree) / size()``).
 
     Floating (and complex) leaves keep their dtype; integer and bool leaves
     give float64, as ``np.mean`` does.
 
+    With ``weight`` (a finite number >= 0, given on every rank), the weighted
+    mean ``sum_r(weight_r * tree_r) / sum_r(weight_r)``. Pass each rank's number
+    of rows to turn per-rank means over unequal shards into the mean over all
+    rows. A rank with weight 0 contributes nothing (even NaNs); weights that sum
+    to 0 raise FuncgradValueError on every rank. The weights' sum travels in
+    one of the tree's buffers, so this is still one Allreduce per dtype.
+
     >>> from funcgrad import distributed as dist
     >>> import numpy as np
     >>> dist.pmean({"loss": np.float32(2.0)})["loss"].dtype
     dtype('float32')
+    >>> x = np.ones((5, 3))                       # this rank's rows
+    >>> mean = dist.pmean(x.mean(axis=0), weight=len(x))  # mean over every rank's rows
     """
     _ensure_init()
     arrays, treedef, _ = _flatten(tree, "pmean")
+    work = [_mean_dtype(a.dtype) for a in arrays]
+    w, problem = (None, None) if weight is None else _weight_value(weight)
     if _state.size > 1:
-        _check_same_everywhere("pmean", treedef, arrays)
-    work = []
-    for a in arrays:
-        if a.dtype.kind in "fc":
-            work.append(_sum_dtype(a.dtype))
-        else:
-            work.append(np.dtype(np.float64))
-    sums = _allreduce_sum(arrays, work)
-    n = _state.size
-    result = []
-    for a, s in zip(arrays, sums):
-        m = np.divide(s, n, out=s)  # in place: keeps 0-d arrays as arrays
-        if a.dtype == np.float16:
-            m = m.astype(np.float16)
-        result.append(m)
-    return treedef.unflatten(result)
+        extra = "" if weight is None else ("|weighted" if problem is None else "|invalid weight")
+        _check_same_everywhere("pmean", treedef, arrays, extra, problem)
+    if problem:
+        raise FuncgradValueError(f"pmean: {problem}")
+    if weight is None or _state.size == 1 or not arrays:
+        if w == 0:
+            raise FuncgradValueError("pmean: the weights sum to 0 over all ranks (1 rank, weight 0)")
+        return treedef.unflatten(_divided(arrays, _allreduce_sum(arrays, work), _state.size))
+    carrier = max(work, key=lambda d: np.finfo(d).bits)  # the weights' sum rides in the widest buffer
+    sums, total = _allreduce_sum([_scaled(a, w, d) for a, d in zip(arrays, work)], work, extra=(w, carrier))
+    total = float(total.real)
+    if total == 0:
+        raise FuncgradValueError(f"pmean: the weights sum to 0 over all {_state.size} ranks")
+    return treedef.unflatten(_divided(arrays, sums, total))
 
 
 def _bcast_bytes(data: bytes | None, root: int) -> bytes:
@@ -591,6 +656,141 @@ def load_checkpoint(path, like=None):
     if error:
         raise CheckpointError(f"load_checkpoint: rank 0 could not load {os.fspath(path)!r}: {error}")
     return broadcast(tree if _state.rank == 0 else like, root=0)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _batch_rows(batch, name: str) -> int:
+    leaves = tree_leaves(batch)
+    shape = np.shape(leaves[0]) if leaves else None
+    if not shape:
+        got = "no batch arguments" if shape is None else "a 0-d first batch leaf"
+        raise FuncgradValueError(
+            f"data_parallel({name}): call it as f(params, *batch) where the first batch leaf's leading "
+            f"axis counts this rank's rows; got {got}"
+        )
+    return shape[0]
+
+
+def data_parallel(fun):
+    """``fun(params, *batch)`` on this rank's rows, averaged over every rank's rows.
+
+    ``fun`` returns a pytree of means over the rows of its batch -- typically a
+    jitted ``value_and_grad`` of a loss. The wrapper calls it on this rank's
+    batch (the arguments after ``params``; the first leaf's leading axis is the
+    number of rows) and returns :func:`pmean` of the result weighted by that
+    number, so every rank gets the mean over all ranks' rows even when the
+    shards are unequal: the same value as ``fun`` on the whole global batch, up
+    to rounding. Every rank must call it (it communicates).
+
+    >>> import funcgrad as fg, numpy as np
+    >>> from funcgrad import distributed as dist
+    >>> loss = lambda w, x, y: ((x @ w - y) ** 2).mean()
+    >>> grad_fn = dist.data_parallel(fg.jit(fg.value_and_grad(loss)))
+    >>> x, y = np.ones((10, 3)), np.ones(10)                    # the global batch
+    >>> value, g = grad_fn(np.zeros(3), *dist.shard((x, y)))  # the same on every rank
+    """
+    name = fun_name(fun)
+
+    def averaged(params, *batch, **kwargs):
+        rows = _batch_rows(batch, name)
+        return pmean(fun(params, *batch, **kwargs), weight=rows)
+
+    functools.update_wrapper(averaged, fun, updated=())
+    averaged.__name__ = averaged.__qualname__ = f"data_parallel({name})"
+    return averaged
+
+
+@contextlib.contextmanager
+def _compiled_before_first_call():
+    """Compile on the first call instead of in the background: a background compile finishes
+    at a different step on each rank, and the NumPy interpreter that serves the calls until
+    then need not round exactly like the compiled code."""
+    previous = config.read("async_compile")
+    config.update("async_compile", False)
+    try:
+        yield
+    finally:
+        config.update("async_compile", previous)
+
+
+class DataParallel:
+    """A data-parallel training step for ``loss_fn(params, *batch)`` and an optax-style optimizer.
+
+    ``step(params, opt_state, *batch)`` runs the jitted gradient of ``loss_fn``
+    on this rank's batch, averages loss and gradients over all ranks' rows with
+    :func:`data_parallel` (one Allreduce per dtype), and applies the jitted
+    optimizer update on every rank. It returns ``(params, opt_state, loss)``
+    (``loss`` is ``(loss, aux)`` with ``has_aux=True``; aux is averaged too).
+    Every rank applies the same update to the same parameters with the same
+    compiled code, so parameters stay bit-identical on all ranks; start from
+    :meth:`init`, which gives every rank rank 0's parameters.
+
+    ``loss_fn`` must return the mean over the rows of its batch; the first leaf
+    of ``batch`` gives the row count. Per-rank randomness (dropout keys) goes in
+    ``batch`` after the data, e.g. ``random.fold_in(key, dist.rank())``.
+
+    ``check_every=N`` (debugging) compares a SHA-256 of params and optimizer
+    state across ranks every N steps with :func:`check_in_sync`, which raises
+    FuncgradValueError on every rank, naming the ranks and leaves that drifted.
+    ``steps`` counts the calls. ``value_and_grad`` (averaged) and ``update``
+    are available separately.
+
+    >>> import numpy as np
+    >>> from funcgrad import distributed as dist, nn, optim, random
+    >>> init, apply = nn.serial(nn.Dense(16), nn.Relu, nn.Dense(10))
+    >>> _, params = init(random.key(0), (-1, 64))
+    >>> loss = lambda p, x, y: nn.softmax_cross_entropy(apply(p, x), y)
+    >>> step = dist.DataParallel(loss, optim.adam(1e-3), check_every=100)
+    >>> params, opt_state = step.init(params)
+    >>> x, y = np.ones((32, 64), np.float32), np.zeros(32, np.int32)  # a global batch
+    >>> params, opt_state, value = step(params, opt_state, *dist.shard((x, y)))
+    """
+
+    def __init__(self, loss_fn, optimizer, *, has_aux: bool = False, check_every: int = 0,
+                 device: str = "cpu"):
+        if not (callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))):
+            raise FuncgradTypeError(
+                f"DataParallel: optimizer must have init and update (an optim.GradientTransformation), "
+                f"got {type(optimizer).__name__}"
+            )
+        if not isinstance(check_every, (int, np.integer)) or isinstance(check_every, bool) or check_every < 0:
+            raise FuncgradValueError(f"DataParallel: check_every must be an int >= 0 (0: never), got {check_every!r}")
+        self.optimizer = optimizer
+        self.check_every = int(check_every)
+        self.steps = 0
+        self.local_value_and_grad = jit(value_and_grad(loss_fn, has_aux=has_aux), device=device)
+        self.value_and_grad = data_parallel(self.local_value_and_grad)
+
+        def apply_optimizer(params, opt_state, grads):
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return apply_updates(params, updates), opt_state
+
+        self._update = jit(apply_optimizer, device=device)
+
+    def init(self, params):
+        """``(params, opt_state)``: rank 0's ``params`` on every rank and the optimizer's state."""
+        params = broadcast(params)
+        return params, self.optimizer.init(params)
+
+    def update(self, params, opt_state, grads):
+        """The jitted optimizer update ``(params, opt_state)``; compiled on its first call."""
+        with _compiled_before_first_call():
+            return self._update(params, opt_state, grads)
+
+    def check(self, params, opt_state) -> str:
+        """Raise FuncgradValueError on every rank unless all ranks hold the same bits."""
+        what = f"params and optimizer state after step {self.steps}"
+        return check_in_sync((params, opt_state), what=what)
+
+    def __call__(self, params, opt_state, *batch, **kwargs):
+        value, grads = self.value_and_grad(params, *batch, **kwargs)
+        params, opt_state = self.update(params, opt_state, grads)
+        self.steps += 1
+        if self.check_every and self.steps % self.check_every == 0:
+            self.check(params, opt_state)
+        return params, opt_state, value
 
 
 # --------------------------------------------------------------------------- launching

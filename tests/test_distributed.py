@@ -172,35 +172,49 @@ def _mpi_problem() -> str | None:
     return None
 
 
-@pytest.fixture
-def mpi():
+def mpirun(n, *checks, timeout=120):
+    """Run ``checks`` (``[module, *args]`` lists of tests/mpi_scripts) in one job on ``n`` ranks."""
+    argv = [os.path.join(SCRIPTS, "run.py")]
+    for i, check in enumerate(checks):
+        argv += (["--"] if i else []) + [str(a) for a in check]
+    return run_script(n, *argv, timeout=timeout)
+
+
+def run_script(n, script, *args, timeout=120):
     problem = _mpi_problem()
     if problem:
         pytest.skip(f"no usable MPI ({problem}); pip install 'funcgrad[mpi]'")
-
-    def run(n, script, *args, timeout=60):
-        cmd = dist.mpirun_command(n, sys.executable, os.path.join(SCRIPTS, script), *args)
-        env = {k: v for k, v in _env().items() if k not in _LAUNCH_VARS}
-        return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
-
-    return run
+    cmd = dist.mpirun_command(n, sys.executable, os.path.join(SCRIPTS, script), *args)
+    env = {k: v for k, v in _env().items() if k not in _LAUNCH_VARS}
+    return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
 
 
-def _assert_ok(out, n):
+def assert_ok(out, n, check):
+    """The job succeeded and ``check`` printed its OK line on every rank."""
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
     for r in range(n):
-        assert any(line.startswith(f"OK rank {r}") for line in lines), out.stdout + out.stderr
+        assert any(line.startswith(f"OK {check} rank {r}") for line in lines), out.stdout + out.stderr
+
+
+@pytest.fixture(scope="module")
+def jobs(tmp_path_factory):
+    """One job on 2 ranks and one on 3: collectives, and a checkpoint saved on 2 ranks, loaded on 3."""
+    folder = tmp_path_factory.mktemp("mpi")
+    path = str(folder / "run.ckpt")
+    two = mpirun(2, ["collectives", 2], ["checkpoint_run", "save", path])
+    three = mpirun(3, ["collectives", 3], ["checkpoint_run", "load", path])
+    return {2: two, 3: three, "folder": folder, "path": path}
 
 
 @pytest.mark.parametrize("n", [2, 3])
-def test_collectives_on_several_ranks(mpi, n):
-    _assert_ok(mpi(n, "collectives.py", str(n)), n)
+def test_collectives_on_several_ranks(jobs, n):
+    assert_ok(jobs[n], n, "collectives")
 
 
-def test_exception_on_one_rank_aborts_the_job(mpi):
+def test_exception_on_one_rank_aborts_the_job():
     start = time.monotonic()
-    out = mpi(2, "crash.py", timeout=60)  # TimeoutExpired (a hang) fails the test
+    out = run_script(2, "crash.py", timeout=60)  # TimeoutExpired (a hang) fails the test
     elapsed = time.monotonic() - start
     assert out.returncode != 0
     assert "[rank 1] Traceback (most recent call last)" in out.stderr
@@ -209,12 +223,12 @@ def test_exception_on_one_rank_aborts_the_job(mpi):
     assert elapsed < 60
 
 
-def test_checkpoint_saved_on_two_ranks_resumes_on_one_and_three(mpi, tmp_path, fresh):
-    path = str(tmp_path / "run.ckpt")
-    _assert_ok(mpi(2, "checkpoint_run.py", "save", path), 2)
-    assert sorted(os.listdir(tmp_path)) == ["run.ckpt"]
+def test_checkpoint_saved_on_two_ranks_resumes_on_one_and_three(jobs, fresh):
+    assert_ok(jobs[2], 2, "checkpoint_run")
+    assert sorted(os.listdir(jobs["folder"])) == ["run.ckpt"]
+    path = jobs["path"]
     params = Point(np.arange(12, dtype=np.float32).reshape(3, 4) / 7, np.full(4, -0.5))
     want = {"step": np.int64(42), "params": params, "opt": [np.arange(3, dtype=np.int32), np.array(True)]}
     _identical(checkpoint.load(path, like=want), want)
     _identical(dist.load_checkpoint(path, like=want), want)  # size 1, in this process
-    _assert_ok(mpi(3, "checkpoint_run.py", "load", path), 3)
+    assert_ok(jobs[3], 3, "checkpoint_run")

@@ -60,7 +60,7 @@ def main(mode, path):
     else:
         raise AssertionError("loading a missing file did not fail")
     dist.check_in_sync(like)
-    print(f"OK rank {r} of {dist.size()}", flush=True)
+    print(f"OK checkpoint_run rank {r} of {dist.size()}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,11 @@
-"""Run under ``mpirun -n N``: psum / pmean / broadcast / shard / check_in_sync on
-deterministic random pytrees with mixed dtypes, compared exactly with what
-NumPy computes from every rank's inputs. Prints ``OK rank R`` at the end."""
+"""Run under ``mpirun -n N``: psum / pmean (plain and weighted) / broadcast /
+shard / check_in_sync on deterministic random pytrees and on hypothesis-drawn
+pytrees with mixed dtypes, compared exactly with what NumPy computes from every
+rank's inputs. Prints ``OK collectives rank R`` at the end.
+
+Every rank draws the same hypothesis examples (derandomized, no database, no
+timing-dependent health checks) and the ranks agree on each example's verdict
+before it is reported, so shrinking runs in lockstep."""
 from __future__ import annotations
 
 import collections
@@ -8,9 +13,13 @@ import functools
 import sys
 
 import numpy as np
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from funcgrad import distributed as dist
 from funcgrad.errors import FuncgradTypeError, FuncgradValueError
+from funcgrad.testing import strategies as fst
 from funcgrad.tree_util import tree_flatten, tree_map
 
 Point = collections.namedtuple("Point", "x y")
@@ -71,6 +80,98 @@ def expected_mean(trees):
     return tree_map(lambda *xs: np.asarray(np.mean(np.stack([np.asarray(x) for x in xs]), axis=0)), *trees)
 
 
+def expected_weighted_mean(trees, weights):
+    """sum_r(w_r * x_r) / sum_r(w_r) in the leaf's mean dtype (float16: float32, rounded once)."""
+    def mean(*xs):
+        xs = [np.asarray(x) for x in xs]
+        dt = xs[0].dtype if xs[0].dtype.kind in "fc" else np.dtype(np.float64)
+        dt = np.dtype(np.float32) if dt == np.float16 else dt
+        real = np.finfo(dt).dtype
+        total = functools.reduce(np.add, [np.multiply(x, real.type(w), dtype=dt) for x, w in zip(xs, weights)])
+        out = np.divide(total, real.type(sum(weights)))
+        return np.asarray(out.astype(xs[0].dtype) if xs[0].dtype == np.float16 else out)
+
+    return tree_map(mean, *trees)
+
+
+DTYPES = [np.float64, np.float32, np.float16, np.complex128, np.int8, np.int32, np.int64, np.uint8, np.bool_]
+
+
+class Spec:
+    """A leaf's dtype and shape (a pytree leaf, unlike a tuple)."""
+
+    def __init__(self, dtype, shape):
+        self.dtype, self.shape = np.dtype(dtype), shape
+
+
+def leaf_values(spec):
+    """Small values whose sums and weighted sums are exact in any order."""
+    ints = hnp.arrays(np.int64, spec.shape, elements=st.integers(-64, 64))
+    if spec.dtype == np.bool_:
+        return hnp.arrays(np.bool_, spec.shape)
+    if spec.dtype.kind == "u":
+        return hnp.arrays(spec.dtype, spec.shape, elements=st.integers(0, 16))
+    if spec.dtype.kind in "i":
+        return hnp.arrays(spec.dtype, spec.shape, elements=st.integers(-8, 8))
+    if spec.dtype.kind == "c":
+        return st.tuples(ints, ints).map(lambda p: (p[0] / 8 + 1j * p[1] / 8).astype(spec.dtype))
+    return ints.map(lambda a: (a / 8).astype(spec.dtype))
+
+
+@st.composite
+def rank_trees(draw, n):
+    """``n`` pytrees of one structure (one per rank), a weight per rank (not all 0), a root."""
+    specs = st.builds(Spec, st.sampled_from(DTYPES), hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=3))
+    structure = draw(fst.pytrees(specs, max_leaves=5))
+    trees = [tree_map(lambda spec: draw(leaf_values(spec)), structure) for _ in range(n)]
+    weights = draw(st.lists(st.integers(0, 4), min_size=n, max_size=n).filter(any))
+    return trees, weights, draw(st.integers(0, n - 1))
+
+
+def agreed(check):
+    """Run ``check()`` here and fail on every rank when it failed on any rank."""
+    try:
+        check()
+        failure = None
+    except AssertionError as e:
+        failure = e
+    failed = int(dist.psum(np.int64(failure is not None)))
+    if failed:
+        raise AssertionError(f"{failed} rank(s) failed; here: {failure!r}")
+
+
+def check_random_pytrees(n: int, r: int) -> None:
+    @settings(max_examples=15, deadline=None, derandomize=True, database=None, print_blob=False,
+              suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate, Phase.shrink])
+    @given(rank_trees(n))
+    def collectives_are_exact(case):
+        trees, weights, root = case
+        mine = trees[r]
+        got = (dist.psum(mine), dist.pmean(mine), dist.pmean(mine, weight=weights[r]), dist.broadcast(mine, root))
+        agreed(lambda: [
+            check_identical(got[0], expected_sum(trees), "psum"),
+            check_identical(got[1], expected_mean(trees), "pmean"),
+            check_identical(got[2], expected_weighted_mean(trees, weights), f"pmean weights {weights}"),
+            check_identical(got[3], tree_map(np.asarray, trees[root]), f"broadcast root {root}"),
+        ])
+
+    collectives_are_exact()
+
+
+def check_weights(n: int, r: int) -> None:
+    """Weighted means: a weight-0 rank's NaNs are ignored; bad or missing weights raise everywhere."""
+    got = dist.pmean({"m": np.full(2, np.nan if r == 1 else float(r + 1))}, weight=0 if r == 1 else 2)
+    others = [k + 1 for k in range(n) if k != 1]
+    check_identical(got, {"m": np.full(2, sum(others) / len(others))}, "weight 0 ignores NaN")
+    msg = expect_error(FuncgradValueError, "weights sum to 0 over all", dist.pmean, np.ones(3), 0)
+    assert f"all {n} ranks" in msg, msg
+    if r == 1:
+        expect_error(FuncgradValueError, "weight must be finite and >= 0, got -1.0 on rank 1", dist.pmean, [1.0], -1)
+    else:
+        expect_error(FuncgradValueError, "structure, shapes, dtypes or weights", dist.pmean, [1.0], 1)
+    expect_error(FuncgradValueError, "rank(s) [1] differ from rank 0", dist.pmean, [1.0], None if r == 1 else 3)
+
+
 def expect_error(exc_type, pattern, fn, *args):
     try:
         fn(*args)
@@ -80,10 +181,10 @@ def expect_error(exc_type, pattern, fn, *args):
     raise AssertionError(f"{fn.__name__} did not raise {exc_type.__name__}")
 
 
-def main(expected_size: int) -> None:
+def main(expected_size) -> None:
     dist.init()
     r, n = dist.rank(), dist.size()
-    assert n == expected_size and dist.is_distributed(), (n, expected_size)
+    assert n == int(expected_size) and dist.is_distributed(), (n, expected_size)
     assert sys.excepthook is dist._mpi_excepthook
 
     for seed in range(4):
@@ -135,9 +236,11 @@ def main(expected_size: int) -> None:
         expect_error(FuncgradValueError, "root rank 0 could not send", dist.broadcast, None)
     expect_error(FuncgradValueError, "not a rank", dist.broadcast, tree, n)
     check_identical(dist.broadcast(tree), tree_map(np.asarray, tree), "still in step")
+    check_weights(n, r)
+    check_random_pytrees(n, r)
     dist.barrier()
-    print(f"OK rank {r}", flush=True)
+    print(f"OK collectives rank {r}", flush=True)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]))
+    main(sys.argv[1])
