@@ -6,14 +6,17 @@ The graph is partitioned like the CPU backend's (``numba_cpu.plan``), then
   generated from the primitives' scalar templates with device ``math`` functions; integer
   arithmetic wraps like NumPy's (so Threefry random bits match the CPU bit for bit);
 - reductions (sum, prod, max, min over any axes) become tree reductions in shared memory (one
-  block per output) or one-thread-per-output loops when the reduced length is short;
-- ``dot_general`` becomes a tiled shared-memory matmul (batched; transposed operands are read
-  through strides, other layouts are copied first);
-- reshapes are free, views (transpose, broadcast, flip, basic slicing) are index remappings;
-- everything else (indexing with integer arrays and scatters, concatenate, pad, sort, cumsum,
-  argmax, linear-algebra decompositions, control flow) runs on the host: operands are copied to
-  the CPU, NumPy computes, results are copied back. Correct, but slow: keep such operations out
-  of the hot loop.
+  block per output), one-thread-per-output loops when the reduced length is short, or chunked
+  partial sums plus a second pass when reducing leading axes (bias gradients);
+- ``dot_general`` becomes a tiled shared-memory matmul with register tiles (batched; transposed
+  operands are read through strides, other layouts are copied first; a long contraction with
+  few output tiles is split into chunks summed afterwards);
+- reshapes are free, views (transpose, broadcast, flip, basic slicing) are index remappings,
+  concatenate and pad are copy kernels;
+- everything else (indexing with integer arrays and scatters, sort, cumsum/cumprod, argmax/argmin,
+  linear-algebra decompositions, control flow, special functions such as digamma) runs on the
+  host: operands are copied to the CPU, NumPy computes, results are copied back. Correct, but
+  slow: keep such operations out of the hot loop.
 
 Jitted CUDA functions return ``funcgrad.device.DeviceArray`` leaves and accept them (and NumPy
 arrays, which are copied in): keep parameters on the GPU with ``funcgrad.device_put``.
