@@ -161,3 +161,8 @@ def test_random_elementwise_graphs(data):
         return vals[2:]
 
     check(f, a, b, tol={"rtol": 1e-4, "atol": 1e-5})
+
+
+def test_no_arguments_and_python_scalars():
+    check(lambda: fnp.arange(3.0) * 2.0)
+    check(lambda n, b, f: (n * 2, fnp.where(b, n, -n), f / 4), 3, True, 1.5)
