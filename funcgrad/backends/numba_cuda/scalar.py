@@ -8,8 +8,8 @@ round-half-even, integer powers as products). Every result is cast back to the o
 small integers to 64 bits and Python floats to float64). A primitive with no device spelling
 returns ``None`` and runs on the host through its NumPy ``impl``.
 
->>> literal(0.5, np.float32)
-'float32(0.5)'
+>>> cast("(a + b)", np.uint32)
+'uint32((a + b))'
 """
 from __future__ import annotations
 
@@ -134,21 +134,7 @@ def cast(expr: str, dtype) -> str:
     return f"{type_name(dtype)}({expr})"
 
 
-def literal(val, dtype) -> str:
-    """Source text of the scalar ``val`` as a value of ``dtype``."""
-    dtype = np.dtype(dtype)
-    v = np.asarray(val).astype(dtype).item()
-    if dtype == np.bool_:
-        return "True" if v else "False"
-    if dtype.kind == "f":
-        if math.isnan(v):
-            text = "math.nan"
-        elif math.isinf(v):
-            text = "math.inf" if v > 0 else "-math.inf"
-        else:
-            text = repr(float(v))
-        return cast(text, dtype)
-    return cast(str(int(v)), dtype)
+literal = lowering.literal  # source text of a scalar of a dtype (np.float32(0.5)): the same on the device
 
 
 def _template_ok(template: str) -> bool:
