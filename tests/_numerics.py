@@ -1,4 +1,5 @@
-"""Numerical derivatives for the tests: central differences along random directions.
+"""Numerical derivatives for the tests (central differences along random directions) and
+well-behaved inputs (distinct values, well-conditioned matrices).
 
 ``check_jvp`` and ``check_vjp`` compare funcgrad's forward and reverse derivatives
 of ``f`` at ``args`` with the central difference ``(f(x + eps t) - f(x - eps t)) / 2 eps``
@@ -103,3 +104,16 @@ def check_second_order(f, args, rng, rtol=1e-5, atol=1e-5, eps=EPS):
     g = vjp_function(f, weights)
     check_jvp(g, args, rng, rtol, atol, eps)
     check_vjp(g, args, rng, rtol, atol, eps)
+
+
+def distinct_values(rng, shape):
+    """Values at least 0.3 apart: a unique max and min along every axis, no ties when sorting."""
+    n = int(np.prod(shape, dtype=np.int64))
+    return (rng.permutation(n) * 0.5 - n / 4 + rng.uniform(-0.1, 0.1, n)).reshape(shape)
+
+
+def well_conditioned(rng, n, lead=()):
+    """A stack (``lead``) of n x n matrices with singular values in [1, 3]."""
+    q1, _ = np.linalg.qr(rng.standard_normal(tuple(lead) + (n, n)))
+    q2, _ = np.linalg.qr(rng.standard_normal(tuple(lead) + (n, n)))
+    return (q1 * rng.uniform(1.0, 3.0, tuple(lead) + (n,))[..., None, :]) @ q2

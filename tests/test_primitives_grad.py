@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from _numerics import check_jvp, check_second_order, check_vjp
+from _numerics import check_jvp, check_second_order, check_vjp, distinct_values, well_conditioned
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -160,15 +160,9 @@ def _(data, rng):
     return (lambda a: R.reduce_sum_p.bind(a, axes=axes)), [x]
 
 
-def _distinct(rng, shape):
-    """Values at least 0.3 apart (a unique max and min along every axis)."""
-    n = int(np.prod(shape, dtype=np.int64))
-    return (rng.permutation(n) * 0.5 - n / 4 + rng.uniform(-0.1, 0.1, n)).reshape(shape)
-
-
 for _name, _prim in (("reduce_max", R.reduce_max_p), ("reduce_min", R.reduce_min_p)):
     def _extremum_case(data, rng, _prim=_prim):
-        x = _distinct(rng, data.draw(shapes))
+        x = distinct_values(rng, data.draw(shapes))
         axes = _axes(data, x.ndim)
         return (lambda a: _prim.bind(a, axes=axes)), [x]
 
@@ -303,44 +297,39 @@ def _(data, rng):
     return (lambda u, v: L.dot_general_p.bind(u, v, spec=spec)), [x, y]
 
 
-def well_conditioned(rng, data):
-    """A stack of n x n matrices with singular values in [1, 3]."""
-    n = data.draw(st.integers(1, 3))
-    lead = data.draw(st.sampled_from([(), (2,)]))
-    q1, _ = np.linalg.qr(rng.standard_normal(lead + (n, n)))
-    q2, _ = np.linalg.qr(rng.standard_normal(lead + (n, n)))
-    s = rng.uniform(1.0, 3.0, lead + (n,))
-    return (q1 * s[..., None, :]) @ q2
+def matrices(rng, data):
+    """A well-conditioned matrix or stack of them, of a drawn size."""
+    return well_conditioned(rng, data.draw(st.integers(1, 3)), data.draw(st.sampled_from([(), (2,)])))
 
 
 def spd(rng, data):
     """A x A^T + n I: symmetric positive definite and well conditioned."""
-    a = well_conditioned(rng, data)
+    a = matrices(rng, data)
     n = a.shape[-1]
     return a @ np.swapaxes(a, -1, -2) + n * np.eye(n)
 
 
 @case("inv")
 def _(data, rng):
-    return (lambda a: L.inv_p.bind(a)), [well_conditioned(rng, data)]
+    return (lambda a: L.inv_p.bind(a)), [matrices(rng, data)]
 
 
 @case("solve")
 def _(data, rng):
-    a = well_conditioned(rng, data)
+    a = matrices(rng, data)
     b = REAL(rng, a.shape[:-1] + (data.draw(st.integers(1, 3)),))
     return (lambda u, v: L.solve_p.bind(u, v)), [a, b]
 
 
 @case("det")
 def _(data, rng):
-    a = well_conditioned(rng, data) * rng.choice([-1.0, 1.0])
+    a = matrices(rng, data) * rng.choice([-1.0, 1.0])
     return (lambda u: L.det_p.bind(u)), [a]
 
 
 @case("slogdet")
 def _(data, rng):
-    a = well_conditioned(rng, data) * rng.choice([-1.0, 1.0])
+    a = matrices(rng, data) * rng.choice([-1.0, 1.0])
     return (lambda u: tuple(L.slogdet_p.bind(u))), [a]
 
 
