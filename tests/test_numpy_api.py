@@ -693,12 +693,17 @@ def test_matches_numpy(name, data):
 @settings(max_examples=10, deadline=None)
 @given(data=st.data())
 def test_derivatives_match_finite_differences(name, data):
+    f, inputs, rng = _differentiable_call(name, data)
+    if inputs:
+        check_jvp(f, inputs, rng)
+        check_vjp(f, inputs, rng)
+
+
+def _differentiable_call(name, data):
+    """``(f, float64 inputs, rng)``: a drawn call as a function of its float64 arrays."""
     args, kwargs, rng = _draw(name, data)
     f, inputs = _with_traced(resolve(name), args, kwargs, lambda x: x.dtype == np.float64)
-    if not inputs:
-        return
-    check_jvp(f, inputs, rng)
-    check_vjp(f, inputs, rng)
+    return f, inputs, rng
 
 
 def test_hypot_neither_overflows_nor_underflows():
@@ -728,7 +733,6 @@ def test_logsumexp_of_empty_is_minus_infinity():
 @settings(max_examples=4, deadline=None)
 @given(data=st.data())
 def test_second_derivatives_match_finite_differences(name, data):
-    args, kwargs, rng = _draw(name, data)
-    f, inputs = _with_traced(resolve(name), args, kwargs, lambda x: x.dtype == np.float64)
+    f, inputs, rng = _differentiable_call(name, data)
     if inputs:
         check_second_order(f, inputs, rng)

@@ -151,26 +151,24 @@ argmax = _arg(P.argmax_p, "argmax")
 argmin = _arg(P.argmin_p, "argmin")
 
 
-def all(a, axis=None, keepdims=False):
-    a = cast(_prep(a), bool)
-    shape = shape_of(a)
-    axes = normalize_axes(axis, len(shape), "all")
-    if not axes:
-        return a
-    if any_zero(shape, axes):
-        return np.ones(_empty_reduced_shape(shape, axes, keepdims), bool)
-    return _keep(P.reduce_min(a, axes), shape, axes, keepdims)
+def _logical_reduction(reducer, empty_value, name):
+    def f(a, axis=None, keepdims=False):
+        a = cast(_prep(a), bool)
+        shape = shape_of(a)
+        axes = normalize_axes(axis, len(shape), name)
+        if not axes:
+            return a
+        if any_zero(shape, axes):
+            return np.full(_empty_reduced_shape(shape, axes, keepdims), empty_value)
+        return _keep(reducer(a, axes), shape, axes, keepdims)
+
+    f.__name__ = name
+    f.__doc__ = f"``numpy.{name}`` along ``axis``."
+    return f
 
 
-def any(a, axis=None, keepdims=False):
-    a = cast(_prep(a), bool)
-    shape = shape_of(a)
-    axes = normalize_axes(axis, len(shape), "any")
-    if not axes:
-        return a
-    if any_zero(shape, axes):
-        return np.zeros(_empty_reduced_shape(shape, axes, keepdims), bool)
-    return _keep(P.reduce_max(a, axes), shape, axes, keepdims)
+all = _logical_reduction(P.reduce_min, True, "all")
+any = _logical_reduction(P.reduce_max, False, "any")
 
 
 def _empty_reduced_shape(shape, axes, keepdims):
