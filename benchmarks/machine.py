@@ -10,6 +10,7 @@ def describe() -> dict:
         "cpu": _cpu_model(),
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "python": platform.python_version(),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "platform": platform.platform(),
         "env": {k: v for k, v in os.environ.items()
                 if k.startswith(("OMP_", "OPENBLAS", "MKL_", "NUMBA_NUM", "XLA_FLAGS"))},
@@ -54,4 +55,5 @@ def summary(info: dict) -> str:
     blas = ", ".join(f"{p['internal_api']} {p['version']} {p['architecture']} x{p['num_threads']}"
                      for p in info["threadpools"]) if isinstance(info["threadpools"], list) else info["threadpools"]
     return (f"{info['cpu']}, {info['cores']} cores; BLAS: {blas}; Numba threads: {info.get('numba_threads')}; "
+            f"load average {', '.join(f'{x:.1f}' for x in info['load_average'] or ())}; "
             f"Python {info['python']}; " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()))

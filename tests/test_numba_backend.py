@@ -12,6 +12,7 @@ import funcgrad as fg
 import funcgrad.numpy as fnp
 from funcgrad.backends import interpreter, numba_cpu
 from funcgrad.backends.numba_cpu import plan as planmod
+from funcgrad.backends.numba_cpu.emit import Emitter
 from funcgrad.core.avals import ShapedArray
 from funcgrad.core.primitive import Primitive
 
@@ -224,6 +225,23 @@ def test_chunked_transcendental_cluster_with_reductions(dtype):
     graph, got, want = both(f, x)
     assert_same(got, want)
     assert any(chunked for _, chunked, _ in kinds_of(graph)["nodes"])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_chunked_cluster_mixes_numpy_ufuncs_and_compiled_arithmetic(dtype):
+    rng = np.random.default_rng(6)
+    x, y = (rng.uniform(-3, 3, (300, 150)).astype(dtype) for _ in range(2))
+
+    def f(x, y):
+        t = fnp.tanh(x)
+        e = fnp.exp(-y * y) * 2.0 - t
+        return t * e + fnp.sin(3.0 * x + e) * y, fnp.cos(e)
+
+    graph, got, want = both(f, x, y)
+    assert_same(got, want)
+    assert any(chunked for _, chunked, _ in kinds_of(graph)["nodes"])
+    source = Emitter(planmod.make_plan(graph)).build().source()
+    assert "_h0(" in source and "_u_tanh(" in source  # compiled blocks between the ufunc calls
 
 
 def test_large_arithmetic_cluster_runs_on_threads():

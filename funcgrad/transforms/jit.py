@@ -250,9 +250,8 @@ class JitFunction:
         if self.device == "cpu" and config._values["async_compile"] and not _fast_compile(graph):
             from ..backends import interpreter
 
-            entry = Compiled(graph, interpreter.compile(graph), out_def)
-            threading.Thread(target=_compile_in_background, args=(entry, fun_name(self.fun)),
-                             name="funcgrad-jit", daemon=True).start()
+            entry = Compiled(graph, None, out_def)
+            entry.run = _then_compile(entry, interpreter.compile(graph), fun_name(self.fun))
         else:
             entry = Compiled(graph, _get_backend(self.device).compile(graph), out_def)
             entry.ready.set()
@@ -313,6 +312,20 @@ def _fast_compile(graph) -> bool:
     from ..backends.numba_cpu import compiler
 
     return compiler.in_memory(graph)
+
+
+def _then_compile(entry, interpreted, name):
+    """A first ``run`` that answers on the interpreter, then starts the background compile (after
+    the call, so the compile does not compete with it for the interpreter lock)."""
+    def first(leaves):
+        entry.run = interpreted
+        try:
+            return interpreted(leaves)
+        finally:
+            threading.Thread(target=_compile_in_background, args=(entry, name), name="funcgrad-jit",
+                             daemon=True).start()
+
+    return first
 
 
 def _compile_in_background(entry, name):

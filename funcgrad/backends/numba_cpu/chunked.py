@@ -74,6 +74,9 @@ class _Buffers:
 
 def emit(em, grp, node):
     """Record the reads of a chunked cluster and build its loop body (kept on ``grp``)."""
+    if hybrid_ok(em, node):
+        emit_hybrid(em, grp, node)
+        return
     shape = node.shape
     last_use: dict = {}
     for i, e in enumerate(node.eqns):
@@ -164,6 +167,8 @@ def _reduce(em, e, k, dt, x, shape, pre, body, post, partials):
 
 def function_text(em, grp, byid) -> str:
     c = grp.chunk
+    if c.get("hybrid"):
+        return hybrid_text(em, grp, byid)
     shape = c["shape"]
     row = 1
     for d in shape[1:]:
@@ -214,3 +219,145 @@ def _rename_buffers(line, buffers):
     for name, _ in buffers:
         line = re.sub(rf"\b{name}\b", f"{name}_", line)
     return line
+
+
+# -- hybrid: NumPy for the transcendental functions, Numba for the arithmetic around them -------------
+def hybrid_ok(em, node) -> bool:
+    """Every operand from outside is a full-shape array or a scalar literal, and nothing is reduced:
+    the cluster can then be walked as one flat range."""
+    for e in node.eqns:
+        if e.prim.name in lowering.REDUCTIONS:
+            return False
+        for v in e.inputs:
+            if em.lit_of(v) is None and not em.in_node(node, v) and tuple(v.aval.shape) != node.shape:
+                return False
+    return True
+
+
+def _is_simd(e) -> bool:
+    from .plan import TRANSCENDENTAL
+
+    return e.prim.name in TRANSCENDENTAL and isinstance(e.prim.impl, np.ufunc) and e.prim.impl.nout == 1
+
+
+def _stages(em, node):
+    """[("nb", [eqns]) | ("np", eqn)]: arithmetic feeding a transcendental as early as it can
+    go, transcendental calls level by level, the remaining arithmetic in one final block."""
+    level, feeds = {}, set()
+    for e in node.eqns:
+        lv = max((level.get(id(v), 0) for v in e.inputs if em.in_node(node, v)), default=0)
+        level[id(e.outvars[0])] = lv + 1 if _is_simd(e) else lv
+    for e in reversed(node.eqns):
+        if _is_simd(e) or id(e.outvars[0]) in feeds:
+            feeds.update(id(v) for v in e.inputs if em.in_node(node, v))
+    top = max((level[id(e.outvars[0])] for e in node.eqns if _is_simd(e)), default=0)
+    stages = []
+    for lv in range(top):
+        block = [e for e in node.eqns if not _is_simd(e) and id(e.outvars[0]) in feeds
+                 and level[id(e.outvars[0])] == lv]
+        if block:
+            stages.append(("nb", block))
+        stages += [("np", e) for e in node.eqns if _is_simd(e) and level[id(e.outvars[0])] == lv + 1]
+    rest = [e for e in node.eqns if not _is_simd(e) and id(e.outvars[0]) not in feeds]
+    if rest:
+        stages.append(("nb", rest))
+    return stages
+
+
+def emit_hybrid(em, grp, node):
+    stages = _stages(em, node)
+    produced_at, used_at = {}, {}
+    for s, (kind, item) in enumerate(stages):
+        for e in (item if kind == "nb" else [item]):
+            produced_at[id(e.outvars[0])] = s
+            for v in e.inputs:
+                if em.in_node(node, v):
+                    used_at.setdefault(id(v), set()).add(s)
+    loc = {}  # id(var) -> name of the 1-D chunk array holding it
+    buffers, stored = [], []
+    for e in node.eqns:
+        v = e.outvars[0]
+        k = em.n(v)
+        if em.info[id(v)].stored:
+            loc[id(v)] = f"o{k}"
+            stored.append((k, np.dtype(v.aval.dtype)))
+        elif used_at.get(id(v), set()) - {produced_at[id(v)]}:
+            loc[id(v)] = f"t{k}"
+            buffers.append((f"t{k}", np.dtype(v.aval.dtype)))
+        grp.produced.add(id(v))
+    externals = {}
+    body, kernels = [], []
+    for s, (kind, item) in enumerate(stages):
+        if kind == "np":
+            args = [_flat_operand(em, grp, node, v, loc, externals) for v in item.inputs]
+            body.append(f"_u_{item.prim.name}({', '.join(args)}, out={loc[id(item.outvars[0])]})")
+            continue
+        name = f"{grp.name}_h{s}"
+        params, lines = [], []
+        reads = {}
+        for e in item:
+            args = []
+            for v in e.inputs:
+                lit = em.lit_of(v)
+                if lit is not None:
+                    args.append(lowering.literal(lit.val, v.aval.dtype))
+                elif em.in_node(node, v) and produced_at[id(v)] == s:
+                    args.append(f"v{em.n(v)}")
+                else:
+                    src = _flat_operand(em, grp, node, v, loc, externals)
+                    reads[src] = v.aval.dtype
+                    args.append(f"{src}[i]")
+            grp.uses_tanh32 |= lowering.uses_tanh32(e)
+            k = em.n(e.outvars[0])
+            lines.append(f"v{k} = {lowering.elementwise_expr(e, args)}")
+            if id(e.outvars[0]) in loc:
+                lines.append(f"{loc[id(e.outvars[0])]}[i] = v{k}")
+                reads[loc[id(e.outvars[0])]] = e.outvars[0].aval.dtype
+        params = sorted(reads)
+        sig = ", ".join(f"_A({np.dtype(reads[p]).name!r}, 1)" for p in params)
+        kernels.append("\n".join([f"@njit(({sig},), **_OPTS)", f"def {name}({', '.join(params)}):",
+                                  f"    for i in range({params[0]}.shape[0]):"]
+                                 + ["        " + s for s in lines]))
+        body.append(f"{name}({', '.join(params)})")
+    grp.chunk = {"hybrid": True, "body": body, "kernels": kernels, "buffers": buffers, "stored": stored,
+                 "externals": externals, "shape": node.shape}
+
+
+def _flat_operand(em, grp, node, v, loc, externals):
+    lit = em.lit_of(v)
+    if lit is not None:
+        return lowering.literal(lit.val, v.aval.dtype)
+    if em.in_node(node, v):
+        return loc[id(v)]
+    em.note_read(grp, v)
+    k = em.n(v)
+    externals[k] = np.dtype(v.aval.dtype)
+    return f"x{k}"
+
+
+def hybrid_text(em, grp, byid) -> str:
+    c = grp.chunk
+    size = 1
+    for d in c["shape"]:
+        size *= d
+    names = sorted(_ufunc_names(c["body"]))
+    lines = [f"_u_{n} = _R[{n!r}].impl" for n in names] + ["", ""]
+    lines += [k + "\n\n" for k in c["kernels"]]
+    lines.append(f"def {grp.name}({', '.join(f'a{em.n(v)}' for v in grp.args)}):")
+    body = [f"a{k} = np.empty({c['shape']!r}, {lowering.np_type(dt)})" for k, dt in c["stored"]]
+    body += [f"f{k} = a{k}.reshape(-1)" for k in sorted(c["externals"])]
+    body += [f"g{k} = a{k}.reshape(-1)" for k, _ in c["stored"]]
+    body.append("def work(lo, hi):")
+    inner = [f"{name}b = np.empty({CHUNK}, {lowering.np_type(dt)})" for name, dt in c["buffers"]]
+    inner.append(f"for r0 in range(lo, hi, {CHUNK}):")
+    loop = [f"r1 = min(r0 + {CHUNK}, hi)"]
+    loop += [f"{name} = {name}b[:r1 - r0]" for name, _ in c["buffers"]]
+    loop += [f"x{k} = f{k}[r0:r1]" for k in sorted(c["externals"])]
+    loop += [f"o{k} = g{k}[r0:r1]" for k, _ in c["stored"]]
+    loop += c["body"]
+    inner += ["    " + s for s in loop]
+    body += ["    " + s for s in inner]
+    body.append(f"_rows(work, {size}, {CHUNK})")
+    body.append(f"return ({''.join(f'a{em.n(byid[vid])}, ' for vid in grp.exports)})")
+    lines += ["    " + s for s in body]
+    return "\n\n" + "\n".join(lines) + "\n"
