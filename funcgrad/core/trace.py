@@ -241,7 +241,7 @@ def bind(prim, args, params):
             "A value computed inside grad/jit/vmap escaped it (stored in a global or a closure "
             "and used later); return it from the function instead"
         ))
-    tracers = [full_raise(top, a) for a in args]
+    tracers = [a if isinstance(a, Tracer) and a._trace is top else full_raise(top, a) for a in args]
     return top.process_primitive(prim, tracers, params)
 
 

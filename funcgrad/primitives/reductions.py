@@ -21,6 +21,8 @@ def _expand_back(g, shape, axes):
     """Broadcast a reduced array back to ``shape``."""
     from .structural import broadcast_to, reshape
 
+    if not shape_of(g):  # a full reduction: broadcast the scalar directly
+        return broadcast_to(g, tuple(shape))
     return broadcast_to(reshape(g, _keepdims_shape(shape, axes)), tuple(shape))
 
 

@@ -12,7 +12,7 @@ from .elementwise import convert, zeros_like_value
 
 # -- reshape -------------------------------------------------------------------------------
 reshape_p = Primitive("reshape", kind="view")
-reshape_p.impl = lambda x, *, shape: np.reshape(x, shape)
+reshape_p.impl = lambda x, *, shape: x.reshape(shape) if hasattr(x, "reshape") else np.reshape(x, shape)
 
 
 def _reshape_abstract(x, *, shape):
@@ -34,7 +34,7 @@ reshape_p.batch = lambda args, dims, *, shape: (
 
 # -- transpose -----------------------------------------------------------------------------
 transpose_p = Primitive("transpose", kind="view")
-transpose_p.impl = lambda x, *, perm: np.transpose(x, perm)
+transpose_p.impl = lambda x, *, perm: x.transpose(perm) if hasattr(x, "transpose") else np.transpose(x, perm)
 transpose_p.abstract_eval = lambda x, *, perm: ShapedArray(tuple(x.shape[i] for i in perm), x.dtype)
 transpose_p.jvp = lambda primals, tangents, *, perm: (transpose(primals[0], perm), transpose(tangents[0], perm))
 transpose_p.vjp = lambda g, ans, primals, needs, *, perm: [transpose(g, tuple(int(i) for i in np.argsort(perm)))]
@@ -43,7 +43,21 @@ transpose_p.batch = lambda args, dims, *, perm: (
 
 # -- broadcast_to --------------------------------------------------------------------------
 broadcast_p = Primitive("broadcast_to", kind="elementwise")
-broadcast_p.impl = lambda x, *, shape: np.broadcast_to(x, shape)
+
+
+def _broadcast_impl(x, *, shape):
+    """A read-only view for large results; small ones are filled (a view costs more to make)."""
+    n = 1
+    for d in shape:
+        n *= d
+    if n > 4096:
+        return np.broadcast_to(x, shape)
+    out = np.empty(shape, dtype=x.dtype)
+    out[...] = x
+    return out
+
+
+broadcast_p.impl = _broadcast_impl
 
 
 def _broadcast_abstract(x, *, shape):

@@ -10,6 +10,7 @@ from ..core.trace import (
     Trace,
     Tracer,
     current_source,
+    eval_primitive,
     get_aval,
     innermost_concrete,
     nan_error,
@@ -78,19 +79,30 @@ class ReverseTrace(Trace):
 
     def process_primitive(self, prim, tracers, params):
         primals = [t.primal for t in tracers]
-        out = prim.bind(*primals, **params)
+        # at level 1 the values under the tracers are concrete: run NumPy directly
+        out = eval_primitive(prim, primals, params) if self.level == 1 else prim.bind(*primals, **params)
         parents = [t.key for t in tracers]
-        if not prim.differentiable or parents.count(None) == len(parents):
+        if not prim.differentiable or not any(parents):
             if prim.multiple_results:
                 return [RevTracer(self, o, None) for o in out]
             return RevTracer(self, out, None)
-        node = Node(prim, params, parents, primals, out, len(out) if prim.multiple_results else 1)
+        if prim.multiple_results:
+            node = Node(prim, params, parents, primals, out, len(out))
+            keys = [(node, i) if _is_float(o) else None for i, o in enumerate(out)]
+        else:
+            node = Node(prim, params, parents, primals, out, 1)
+            keys = None
         self.main.data.append(node)
         if _config_values["debug_nans"]:
             node.source = current_source()  # the user's line, for NaNs in the backward pass
-        if prim.multiple_results:
-            return [RevTracer(self, o, (node, i) if dtype_of(o).kind == "f" else None) for i, o in enumerate(out)]
-        return RevTracer(self, out, (node, 0) if dtype_of(out).kind == "f" else None)
+        if keys is not None:
+            return [RevTracer(self, o, k) for o, k in zip(out, keys)]
+        return RevTracer(self, out, (node, 0) if _is_float(out) else None)
+
+
+def _is_float(x):
+    dt = getattr(x, "dtype", None)
+    return dt.kind == "f" if dt is not None else isinstance(x, float)
 
 
 _config_values = config._values
@@ -112,23 +124,25 @@ def _accumulate(cts, key, g):
     cts[key] = g if prev is None else prev + g
 
 
+
+
 def backward(tape, seeds):
     """Run the tape backwards from ``seeds`` [(key, cotangent)]; returns the cotangent dict."""
-    cts: dict = {}
+    cts: dict = {}  # keyed by (node, output index), the keys that tracers carry
     for key, g in seeds:
         if key is not None:
-            _accumulate(cts, (id(key[0]), key[1]), g)
+            _accumulate(cts, key, g)
     debug_nans = _config_values["debug_nans"]
+    pop = cts.pop
     for node in reversed(tape):
-        nid = id(node)
         if node.prim is None:  # an input leaf
             continue
         if node.nout == 1 and not node.prim.multiple_results:
-            g = cts.pop((nid, 0), None)
+            g = pop((node, 0), None)
             if g is None:
                 continue
         else:
-            g = [cts.pop((nid, i), None) for i in range(node.nout)]
+            g = [pop((node, i), None) for i in range(node.nout)]
             if all(x is None for x in g):
                 continue
         needs = [p is not None for p in node.parents]
@@ -138,7 +152,8 @@ def backward(tape, seeds):
             in_cts = node.prim.vjp(g, node.out, node.primals, needs, **node.params)
         for parent, c in zip(node.parents, in_cts):
             if parent is not None and c is not None:
-                _accumulate(cts, (id(parent[0]), parent[1]), c)
+                prev = cts.get(parent)
+                cts[parent] = c if prev is None else prev + c
     return cts
 
 
@@ -208,7 +223,7 @@ def vjp_flat(fun, primals):
         res = backward(tape, seeds)
         grads = []
         for key, p in zip(in_keys, primals):
-            g = None if key is None else res.get((id(key[0]), 0))
+            g = None if key is None else res.get(key)
             if g is None:
                 g = zeros_like_leaf(p)
             elif dtype_of(g) != dtype_of(p):
@@ -251,14 +266,7 @@ def vjp(fun, *primals, has_aux=False):
         out = fun(*p_def.unflatten(leaves))
         aux = None
         if has_aux:
-            if not (isinstance(out, tuple) and len(out) == 2):
-                got = (f"a tuple of length {len(out)}" if isinstance(out, tuple) else
-                       f"an array of shape {tuple(out.shape)}" if hasattr(out, "shape") else
-                       f"a {type(out).__name__}")
-                raise FuncgradTypeError(at_user_line(
-                    f"has_aux=True: {fun_name(fun)} must return a pair (output, aux), got {got}; "
-                    "return (loss, aux), or drop has_aux=True"))
-            out, aux = out
+            out, aux = _split_aux(fun, out)
         o_leaves, d = tree_flatten(out)
         out_def.append(d)
         return o_leaves, aux
@@ -284,17 +292,21 @@ def vjp(fun, *primals, has_aux=False):
 def _value_and_grad_impl(fun, argnums, has_aux, transform, args, kwargs):
     single, nums = normalize_argnums(argnums, len(args), fun, transform)
     check_float_args(fun, args, nums, transform)
-    dyn = [args[i] for i in nums]
+    leaves, in_def = tree_flatten(tuple(args[i] for i in nums))
+    leaves = [as_input(p) for p in leaves]
 
-    def partial_fun(*dyn_args):
+    def flat_fun(*dyn_leaves):
         full = list(args)
-        for i, a in zip(nums, dyn_args):
+        for i, a in zip(nums, in_def.unflatten(dyn_leaves)):
             full[i] = a
-        return fun(*full, **kwargs)
+        out = fun(*full, **kwargs)
+        aux = None
+        if has_aux:
+            out, aux = _split_aux(fun, out)
+        return [out], aux
 
-    partial_fun.__name__ = fun_name(fun)
-    res = vjp(partial_fun, *dyn, has_aux=has_aux)
-    out, vjp_fn = res[0], res[1]
+    out_leaves, backward_fn, aux = vjp_flat(flat_fun, leaves)
+    out = out_leaves[0]
     if not (hasattr(out, "shape") and hasattr(out, "dtype")) or tuple(out.shape) != ():
         shape = getattr(out, "shape", None)
         raise FuncgradTypeError(at_user_line(
@@ -304,12 +316,36 @@ def _value_and_grad_impl(fun, argnums, has_aux, transform, args, kwargs):
     if dtype_of(out).kind != "f":
         raise FuncgradTypeError(at_user_line(
             f"{transform}: {fun_name(fun)} returned a {dtype_of(out)} value; grad needs a float output"))
-    one = np.ones((), dtype=dtype_of(out))
-    grads = vjp_fn(one)
-    g = grads[0] if single else tuple(grads)
+    grads = backward_fn([_one(out.dtype)])
+    g = in_def.unflatten([as_output(x) for x in grads])
+    g = g[0] if single else g
+    out = as_output(out)
     if has_aux:
-        return (out, res[2]), g
+        return (out, aux), g
     return out, g
+
+
+_ONES: dict = {}
+
+
+def _one(dtype):
+    """A shared 0-d one of ``dtype`` (the seed of a gradient; never written to)."""
+    one = _ONES.get(dtype)
+    if one is None:
+        one = _ONES[dtype] = np.ones((), dtype=dtype)
+        one.flags.writeable = False
+    return one
+
+
+def _split_aux(fun, out):
+    if not (isinstance(out, tuple) and len(out) == 2):
+        got = (f"a tuple of length {len(out)}" if isinstance(out, tuple) else
+               f"an array of shape {tuple(out.shape)}" if hasattr(out, "shape") else
+               f"a {type(out).__name__}")
+        raise FuncgradTypeError(at_user_line(
+            f"has_aux=True: {fun_name(fun)} must return a pair (output, aux), got {got}; "
+            "return (loss, aux), or drop has_aux=True"))
+    return out
 
 
 def value_and_grad(fun, argnums=0, has_aux=False):
