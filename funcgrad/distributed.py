@@ -20,6 +20,10 @@ of the same structure, shapes and dtypes (the collectives check this and raise
 :class:`~funcgrad.errors.FuncgradValueError` on every rank when it does not
 hold, instead of hanging). An uncaught exception on any rank aborts the whole
 job (see :func:`init`).
+
+Data-parallel training: :class:`DataParallel` (a whole step: local gradient,
+averaged over ranks, optimizer update on every rank) or :func:`data_parallel`
+(the averaged gradient alone). See docs/distributed.md.
 """
 from __future__ import annotations
 
