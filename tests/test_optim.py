@@ -204,7 +204,16 @@ def test_apply_updates_casts_to_param_dtype():
 
 
 # -- acceptance: the digits MLP's Adam step, jitted == eager ---------------------------------------------------
-def test_digits_mlp_adam_step_jit_equals_eager():
+@pytest.fixture
+def compile_before_first_call():
+    """jit(device="cpu") compiles with Numba before answering (no interpreter tier)."""
+    old = fg.config.async_compile
+    fg.config.update("async_compile", False)
+    yield
+    fg.config.update("async_compile", old)
+
+
+def test_digits_mlp_adam_step_jit_equals_eager(compile_before_first_call):
     datasets = pytest.importorskip("sklearn.datasets")
     digits = datasets.load_digits()
     x = (digits.data[:128] / 16.0).astype(np.float32)
@@ -229,3 +238,5 @@ def test_digits_mlp_adam_step_jit_equals_eager():
         for a, b in zip(tree_leaves(eager), tree_leaves(jitted)):
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
     assert tree_map(lambda a: a.dtype, eager) == tree_map(lambda a: a.dtype, jitted)
+    (compiled,) = jstep._cache.values()
+    assert compiled.run.__module__.startswith("funcgrad.backends.numba_cpu")
