@@ -1,6 +1,6 @@
 """Run the benchmarks B1-B6 and print a table of medians and ratios; write them as JSON.
 
-    python -m benchmarks.run [--quick] [--only B2,B3] [--json benchmarks/results.json]
+    python -m benchmarks.run [--quick] [--only B2,B3] [--json benchmarks/results.json] [--blas-threads 1]
 
 Implementations of one workload run interleaved in one process (warm-up, then repeated blocks),
 so ratios hold while the machine's speed drifts; B5 (first-call latency) runs fresh processes,
@@ -118,7 +118,14 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="smaller B3, fewer repeats, one B5 round")
     ap.add_argument("--only", default="", help="comma-separated workload ids (B1..B6)")
     ap.add_argument("--json", default=str(Path(__file__).with_name("results.json")))
+    ap.add_argument("--blas-threads", type=int, default=0,
+                    help="limit NumPy's BLAS to this many threads (threadpoolctl), for every implementation")
     args = ap.parse_args(argv)
+    if args.blas_threads:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=args.blas_threads, user_api="blas")
+        os.environ["OPENBLAS_NUM_THREADS"] = str(args.blas_threads)  # B5's fresh processes too
     only = {w.strip().upper() for w in args.only.split(",") if w.strip()}
     reps, target = (3, 0.05) if args.quick else (7, 0.2)
     import funcgrad as fg
@@ -138,8 +145,8 @@ def main(argv=None):
     print()
     print("Machine: " + machine.summary(info))
     print(text)
-    Path(args.json).write_text(json.dumps({"machine": info, "workloads": results, "B5": b5,
-                                           "quick": args.quick, "table": text}, indent=2))
+    Path(args.json).write_text(json.dumps({"machine": info, "workloads": results, "B5": b5, "quick": args.quick,
+                                           "blas_threads": args.blas_threads, "table": text}, indent=2))
     print(f"\nwrote {args.json}")
 
 
