@@ -1,0 +1,101 @@
+"""Small helpers shared by the examples: data, minibatches, progress lines, plots."""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from funcgrad import random
+
+
+def parser(doc, epochs, **defaults):
+    """An argument parser with the flags every example has (--epochs, --seed, --plot)."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--epochs", type=int, default=epochs, help="passes over the training data")
+    p.add_argument("--seed", type=int, default=0, help="random seed (data split, init, shuffling)")
+    p.add_argument("--plot", metavar="OUT.png", help="save the training curves (needs matplotlib)")
+    for name, (value, text) in defaults.items():
+        p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value, help=text)
+    return p
+
+
+def load_digits(key, test_fraction=0.2):
+    """sklearn's 8x8 digits split by a random permutation: ``(x_train, y_train, x_test,
+    y_test)``, x float32 of shape (n, 64) standardized with the training set's
+    per-pixel mean and standard deviation."""
+    try:
+        from sklearn.datasets import load_digits as sk_digits
+    except ImportError:
+        raise SystemExit("this example needs scikit-learn: pip install 'funcgrad[examples]'") from None
+    data = sk_digits()
+    x = data.data.astype(np.float32)
+    y = data.target.astype(np.int32)
+    order = np.asarray(random.permutation(key, len(y)))
+    n_test = round(test_fraction * len(y))
+    test, train = order[:n_test], order[n_test:]
+    mean, std = x[train].mean(0), x[train].std(0) + 0.1
+    x = (x - mean) / std
+    return x[train], y[train], x[test], y[test]
+
+
+def minibatches(key, n, batch_size):
+    """Index arrays of shuffled minibatches covering ``range(n)`` (the last may be smaller)."""
+    order = np.asarray(random.permutation(key, n))
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+class Progress:
+    """Records metrics per epoch and prints a line (loss, metrics, examples per second)
+    every ``every`` epochs and at the last one (never when ``quiet``)."""
+
+    def __init__(self, epochs, every=1, quiet=False):
+        self.epochs, self.every, self.quiet = epochs, max(1, every), quiet
+        self.history: dict[str, list[float]] = {}
+        self.start = self.tick = time.perf_counter()
+        self.seen = 0
+
+    def epoch(self, epoch, examples, **metrics):
+        self.seen += examples
+        for name, value in metrics.items():
+            self.history.setdefault(name, []).append(float(value))
+        if not self.quiet and (epoch % self.every == 0 or epoch == self.epochs):
+            now = time.perf_counter()
+            rate = self.seen / max(now - self.tick, 1e-9)
+            self.tick, self.seen = now, 0
+            shown = "  ".join(f"{name.replace('_', ' ')} {_fmt(value)}" for name, value in metrics.items())
+            width = len(str(self.epochs))
+            print(f"epoch {epoch:{width}d}/{self.epochs}  {shown}  {rate:8.0f} examples/s", flush=True)
+
+    def elapsed(self):
+        return time.perf_counter() - self.start
+
+
+def _fmt(value):
+    value = float(value)
+    return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.3e}"
+
+
+def plot_curves(path, history, xlabel="epoch"):
+    """One panel per curve in ``history`` (name -> list of values), saved to ``path``."""
+    if not path:
+        return
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("--plot needs matplotlib (pip install matplotlib); no plot written")
+        return
+    fig, axes = plt.subplots(1, len(history), figsize=(4.5 * len(history), 3.2), squeeze=False)
+    for ax, (name, values) in zip(axes[0], history.items()):
+        ax.plot(range(1, len(values) + 1), values, marker="o" if len(values) < 40 else None)
+        ax.set_xlabel(xlabel)
+        ax.set_title(name.replace("_", " "))
+        if "loss" in name and min(values) > 0:
+            ax.set_yscale("log")
+    fig.tight_layout()
+    fig.savefig(path)
+    print(f"saved training curves to {path}")

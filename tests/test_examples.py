@@ -1,0 +1,107 @@
+"""Every example runs end to end (tiny settings, in a subprocess) so none of them rots."""
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = os.path.join(REPO, "examples")
+
+# example -> (tiny command-line arguments, whether it takes --plot)
+TINY = {
+    "linear_regression.py": ([], True),
+    "logistic_regression.py": (["--epochs", "20", "--n", "200"], True),
+    "mlp_digits.py": (["--epochs", "1", "--batch-size", "128"], True),
+    "cnn_digits.py": (["--epochs", "1", "--batch-size", "128"], True),
+    "text_classification.py": (["--epochs", "2", "--n", "500"], True),
+    "newton_hessian.py": (["--samples", "300", "--features", "5", "--many-features", "30"], True),
+    "sequence_classification.py": (["--epochs", "1", "--train-size", "128", "--test-size", "64", "--length",
+                                    "10", "--batch-size", "64"], True),
+    "property_testing.py": ([], False),
+}
+NEEDS_SKLEARN = {"mlp_digits.py", "cnn_digits.py"}
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
+
+
+def run(script, *args, timeout=120, cmd=None):
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    cmd = cmd or [sys.executable, os.path.join(EXAMPLES, script), *args]
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def number_after(pattern, text):
+    match = re.search(pattern + r"\s*(-?[0-9.]+(?:e[-+]?[0-9]+)?)", text)
+    assert match, f"no {pattern!r} in:\n{text}"
+    return float(match.group(1))
+
+
+def test_every_example_is_exercised():
+    scripts = sorted(f for f in os.listdir(EXAMPLES) if f.endswith(".py") and not f.startswith("_"))
+    assert scripts == sorted(TINY), "add tiny settings for new examples to TINY"
+
+
+@pytest.mark.parametrize("script", sorted(TINY))
+def test_example_runs(script, tmp_path):
+    if script in NEEDS_SKLEARN:
+        pytest.importorskip("sklearn")
+    args, plots = TINY[script]
+    png = tmp_path / "curves.png"
+    out = run(script, *args, *(["--plot", str(png)] if plots else []))
+    if plots and HAS_MATPLOTLIB:
+        assert png.stat().st_size > 0
+    CHECKS.get(script, lambda out: None)(out)
+
+
+def check_linear(out):
+    # the full default run: 2000 epochs, the loss printed every 10% of them
+    assert len(re.findall(r"^epoch +\d+/2000 +loss", out, re.MULTILINE)) == 10
+    assert number_after("prediction for x = 4:", out) == pytest.approx(8.0, abs=0.1)
+
+
+def check_accuracy(minimum):
+    def check(out):
+        assert "examples/s" in out
+        assert number_after("held-out accuracy:", out) >= minimum
+    return check
+
+
+def check_newton(out):
+    assert number_after(r"full Hessian: \|gradient\|", out) < 1e-8
+    assert number_after(r"Hessian-vector products: \|gradient\|", out) < 1e-8
+
+
+CHECKS = {
+    "linear_regression.py": check_linear,
+    "logistic_regression.py": check_accuracy(90.0),
+    "mlp_digits.py": check_accuracy(50.0),
+    "cnn_digits.py": check_accuracy(20.0),
+    "text_classification.py": check_accuracy(60.0),
+    "newton_hessian.py": check_newton,
+}
+
+
+@pytest.mark.parametrize("script", sorted(s for s, (_, plots) in TINY.items() if plots))
+def test_example_help(script):
+    out = run(script, "--help")
+    assert "usage:" in out and "--epochs" in out and "--plot" in out
+
+
+def test_mlp_digits_distributed_on_two_processes():
+    pytest.importorskip("sklearn")
+    pytest.importorskip("mpi4py")
+    from funcgrad import distributed
+
+    try:
+        cmd = distributed.mpirun_command(2, sys.executable, os.path.join(EXAMPLES, "mlp_digits.py"),
+                                         "--distributed", "--epochs", "1", "--batch-size", "128")
+    except distributed.DistributedError as exc:
+        pytest.skip(f"no usable MPI launcher: {exc}")
+    out = run("mlp_digits.py", cmd=cmd, timeout=180)
+    assert "on 2 processes" in out
+    assert out.count("held-out accuracy:") == 1 and out.count("epoch 1/1") == 1  # only rank 0 reports
+    assert number_after("held-out accuracy:", out) >= 50.0
