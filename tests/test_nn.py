@@ -67,15 +67,19 @@ def test_conv2d_matches_loop_reference(xshape, window, strides, padding):
     np.testing.assert_allclose(out, conv_reference(x, k, strides, pads), rtol=1e-12, atol=1e-12)
 
 
-def test_conv2d_chunking_gives_the_same_result(monkeypatch):
-    x, k, g = rand(5, 6, 6, 3), rand(3, 3, 3, 2), rand(5, 6, 6, 2)
-    args = {"strides": (1, 1), "padding": ((1, 1), (1, 1))}
-    whole = (C._conv_impl(x, k, **args), C._input_grad_impl(g, k, in_hw=(6, 6), **args),
-             C._kernel_grad_impl(x, g, kernel_hw=(3, 3), **args))
+@pytest.mark.parametrize("strides", [(1, 1), (2, 1)])
+def test_conv2d_chunking_gives_the_same_result(monkeypatch, strides):
+    x, k = rand(5, 6, 6, 3), rand(3, 3, 3, 2)
+    args = {"strides": strides, "padding": ((1, 1), (1, 1))}
+    g = rand(*C.conv2d_p.abstract_eval(x, k, **args).shape)
+
+    def all_three():
+        return (C._conv_impl(x, k, **args), C._input_grad_impl(g, k, in_hw=(6, 6), **args),
+                C._kernel_grad_impl(x, g, kernel_hw=(3, 3), **args))
+
+    whole = all_three()
     monkeypatch.setattr(C, "_CHUNK_BYTES", 1)  # one image per BLAS call
-    chunked = (C._conv_impl(x, k, **args), C._input_grad_impl(g, k, in_hw=(6, 6), **args),
-               C._kernel_grad_impl(x, g, kernel_hw=(3, 3), **args))
-    for a, b in zip(whole, chunked):
+    for a, b in zip(whole, all_three()):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
