@@ -120,6 +120,17 @@ def test_traced_seed_and_keys_in_pytrees(device):
     assert np.array_equal(out[1], fr.uniform(fr.key(9), (2,)))
 
 
+def test_vmap_over_a_batch_of_keys():
+    keys = fr.split(fr.key(5), 4)
+    batched = fg.vmap(lambda k: (fr.normal(k, (3,)), fr.split(k), fr.randint(k, (5,), 0, 10),
+                                 fr.permutation(k, 6), fr.fold_in(k, 3)))(keys)
+    for i, k in enumerate(keys):
+        single = (fr.normal(k, (3,)), fr.split(k), fr.randint(k, (5,), 0, 10), fr.permutation(k, 6),
+                  fr.fold_in(k, 3))
+        for b, s in zip(batched, single):
+            assert np.array_equal(b[i], s)
+
+
 # -- statistics with fixed keys ------------------------------------------------------------------------
 N = 20000
 
