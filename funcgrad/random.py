@@ -57,7 +57,7 @@ _PARITY = np.uint32(0x1BD11BDA)
 def _describe(x):
     if isinstance(x, (np.ndarray, Tracer)):
         return f"an array of shape {tuple(x.shape)} and dtype {np.dtype(x.dtype).name}"
-    return f"a {type(x).__name__} ({x!r})"
+    return f"a value of type {type(x).__name__} ({x!r})"
 
 
 def _check_key(k, op):
