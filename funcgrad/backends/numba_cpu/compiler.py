@@ -9,11 +9,12 @@ import numpy as np
 
 from ...core.graph import Graph
 from .. import cache
+from . import loops
 from . import plan as planmod
 from .emit import Emitter, glue_eqns, glue_literals
 from .glue import _fix, make_glue
 
-_CODEGEN_FILES = ("plan.py", "emit.py", "lowering.py", "chunked.py", "kernels.py", "compiler.py")
+_CODEGEN_FILES = ("plan.py", "emit.py", "lowering.py", "chunked.py", "kernels.py", "compiler.py", "loops.py")
 _codegen_version: str | None = None
 
 
@@ -46,7 +47,7 @@ def structure_key(graph: Graph, splats: dict) -> str:
     for v in graph.constvars:
         lit = splats.get(id(v))
         h.update(b"-" if lit is None else repr(np.asarray(lit.val).item()).encode())
-    prims = sorted({e.prim.name: e.prim for e in graph.eqns}.items())
+    prims = sorted({e.prim.name: e.prim for e in loops.all_eqns(graph)}.items())
     for name, p in prims:
         h.update(f"{name}:{p.kind}:{p.extra.get('numba')}:{p.multiple_results}:{p.effectful};".encode())
     h.update(f"{codegen_version()}:{funcgrad.__version__}:{version('numba')}:{np.__version__}".encode())
@@ -56,6 +57,7 @@ def structure_key(graph: Graph, splats: dict) -> str:
 
 def in_memory(graph: Graph) -> bool:
     """Whether ``compile(graph)`` would find its module already loaded (a fast compile)."""
+    graph = loops.hoist(graph)
     return structure_key(graph, planmod.splat_consts(graph)) in _modules
 
 
@@ -82,7 +84,8 @@ def load(plan):
 def compile(graph: Graph):
     """``run(args) -> outputs`` for ``graph``, with every lowerable part compiled by Numba."""
     stats["compiles"] += 1
-    plan = planmod.make_plan(graph)
+    graph = loops.hoist(graph)
+    plan = planmod.make_plan(graph, mode="top")
     mod = load(plan)
     glue = [make_glue(e, planmod.classify) for e in glue_eqns(plan)]
     consts = [_fix(c, v.aval.dtype) for v, c in zip(graph.constvars, graph.consts)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.graph import Literal
-from . import chunked, lowering
+from . import chunked, loops, lowering
 from .plan import Plan
 from .plan import _size as _prod
 
@@ -20,6 +20,10 @@ from numba import njit, prange, types as _t, from_dtype as _fd  # noqa: F401
 
 def _A(dt, nd):
     return _t.Array(_fd(np.dtype(dt)), nd, "C")
+
+
+def _S(dt):
+    return _fd(np.dtype(dt))
 
 
 _OPTS = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
@@ -51,8 +55,9 @@ class _Group:
 
 
 class Emitter:
-    def __init__(self, plan: Plan):
+    def __init__(self, plan: Plan, module=None):
         self.plan = plan
+        self.module = module if module is not None else loops.Module()  # shared with sub-graphs
         self.info = plan.info
         self.vid: dict = {}
         g = plan.graph
@@ -222,6 +227,9 @@ class Emitter:
         grp.body += lines
         grp.produced.add(id(out))
 
+    def emit_loop(self, grp, node):
+        loops.emit(self, grp, node)
+
     def plain_array(self, v) -> bool:
         """A stored (or argument) array, read without any view in between."""
         if isinstance(v, Literal) or len(v.aval.shape) == 0:
@@ -312,8 +320,9 @@ class Emitter:
         if any(g.chunked for g in self.groups):
             parts.append("from funcgrad.core.primitive import registry as _R\n"
                          "from funcgrad.backends.numba_cpu.chunked import run_rows as _rows\n")
-        if any(g.uses_tanh32 for g in self.groups):
+        if any(g.uses_tanh32 for g in self.groups) or self.module.uses_tanh32:
             parts.append(lowering.TANH32_HELPER)
+        parts += self.module.functions
         byid = self.var_by_id()
         for g in self.groups:
             if g.chunked:

@@ -9,7 +9,9 @@ two glue steps becomes nodes:
 - *clusters*: elementwise equations of one iteration shape, the broadcasts and views they read
   through, and the reductions that end them, emitted as one loop nest (one pass over memory;
   only values needed elsewhere are stored);
-- small ``dot_general``s as loop nests, general reshapes as views of stored arrays.
+- small ``dot_general``s as loop nests, general reshapes as views of stored arrays;
+- with ``mode="top"``, control-flow equations (``scan``, ``while``, ``cond``) whose sub-graphs
+  lower completely, as compiled loops calling their bodies' functions (``loops.py``).
 
 Views (broadcast_to, transpose, size-1 reshapes, basic-slice getitem, flip) are virtual: a read
 through them is an index remapping of the stored array below them.
@@ -28,6 +30,7 @@ PARALLEL_MIN = 1 << 20  # elements from which a cluster's outer loop runs on sev
 CHUNKED_MIN = 1 << 15  # elements from which a transcendental-heavy cluster uses NumPy's SIMD ufuncs
 CHUNK_ROW_MAX = 1 << 16  # largest row (elements past the first axis) a chunked cluster handles
 
+_CONTROL_FLOW = frozenset({"scan", "while", "cond"})  # lowered by loops.py
 _VIEW_PRIMS = ("broadcast_to", "transpose", "flip", "stop_gradient")
 TRANSCENDENTAL = frozenset({"exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sin", "cos", "tan",
                             "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
@@ -55,9 +58,17 @@ def _dot_macs(eqn) -> int:
     return _size(sizes.values())
 
 
-def classify(eqn) -> str:
-    """'elem', 'reduce', 'view', 'reshape', 'dot' (lowered) or 'glue'."""
+def classify(eqn, mode=None) -> str:
+    """'elem', 'reduce', 'view', 'reshape', 'dot', 'loop' (lowered) or 'glue'.
+
+    ``mode``: None (no loop nodes), "top" (control flow as loop nodes, see ``loops.py``) or
+    "body" (a loop body: loop nodes, and every float contraction lowered).
+    """
     prim = eqn.prim
+    if mode is not None and prim.name in _CONTROL_FLOW:
+        from .loops import compilable
+
+        return "loop" if compilable(eqn) else "glue"
     if prim.multiple_results or prim.effectful:
         return "glue"
     avals = [v.aval for v in eqn.inputs] + [v.aval for v in eqn.outvars]
@@ -77,7 +88,7 @@ def classify(eqn) -> str:
         return "view" if not eqn.params["axes"] else "reduce"
     if name == "dot_general":
         kinds = {np.dtype(v.aval.dtype).kind for v in eqn.inputs}
-        return "dot" if kinds <= {"f"} and _dot_macs(eqn) <= DOT_INLINE_MAX else "glue"
+        return "dot" if kinds <= {"f"} and (mode == "body" or _dot_macs(eqn) <= DOT_INLINE_MAX) else "glue"
     if prim.kind == "elementwise" and lowering.lowerable(eqn):
         return "elem"
     return "glue"
@@ -193,7 +204,7 @@ class Plan:
     splats: dict = field(default_factory=dict)  # id(const var) -> Literal
 
 
-def schedule(graph, forced_glue=frozenset()):
+def schedule(graph, forced_glue=frozenset(), mode=None):
     """Lowered equations as early as their inputs allow; glue in its original order.
 
     Segment k sits at position 2k and the k-th glue step at 2k + 1.
@@ -202,7 +213,7 @@ def schedule(graph, forced_glue=frozenset()):
     buckets: dict[int, list] = {}
     n_glue = 0
     for e in graph.eqns:
-        if id(e) in forced_glue or classify(e) == "glue":
+        if id(e) in forced_glue or classify(e, mode) == "glue":
             at = 2 * n_glue + 1
             n_glue += 1
         else:
@@ -292,6 +303,11 @@ class _SegmentPlanner:
                 self.need_stored(inf.base)
 
     def add(self, eqn, kind):
+        if kind == "loop":
+            from .loops import plan_node
+
+            plan_node(self, eqn)
+            return
         out = eqn.outvars[0]
         segi = self.seg.index
         if kind == "view":
@@ -338,6 +354,12 @@ class _SegmentPlanner:
         self.uses_outside(node, eqn)
         self.info[id(out)] = VarInfo("array", node=node.index, segment=segi)
 
+    def materialize(self, v):
+        """A copy node in this segment storing the view ``v`` as a C-contiguous array."""
+        if id(v) not in self.seg.copies:
+            self.need_stored(self.info[id(v)].base)
+            self.seg.copies[id(v)] = self.new_node("copy", shape=tuple(v.aval.shape), var=v)
+
     def require_array(self, v):
         """``v`` must exist as a stored C-contiguous array (a view gets a copy node)."""
         inf = self.info.get(id(v))
@@ -372,11 +394,11 @@ def _scalar_aval(dtype):
     return ShapedArray((), np.dtype(dtype))
 
 
-def _plan_once(graph, splats, forced_glue):
+def _plan_once(graph, splats, forced_glue, mode):
     info: dict = {vid: VarInfo("lit", base=lit) for vid, lit in splats.items()}
     steps = []
     segments = []
-    for kind, item in schedule(graph, forced_glue):
+    for kind, item in schedule(graph, forced_glue, mode):
         if kind == "glue":
             steps.append(("glue", item))
             continue
@@ -387,7 +409,7 @@ def _plan_once(graph, splats, forced_glue):
     for seg in segments:
         planner = _SegmentPlanner(plan, seg)
         for e in seg.eqns:
-            planner.add(e, classify(e))
+            planner.add(e, classify(e, mode))
     _mark_stored(plan, segments)
     return plan, segments
 
@@ -415,20 +437,22 @@ def _mark_stored(plan, segments):
                     planner.need_stored(inf.base if inf.form == "view" else v)
 
 
-def make_plan(graph) -> Plan:
-    """Partition ``graph`` (see the module docstring)."""
-    splats = splat_consts(graph)
+def make_plan(graph, mode=None, extra_splats=None) -> Plan:
+    """Partition ``graph`` (see the module docstring); ``mode`` as for ``classify``;
+    ``extra_splats`` (id(var) -> Literal) are inputs known to have all elements equal."""
+    splats = {**splat_consts(graph), **(extra_splats or {})}
     forced: set = set()
     while True:
-        plan, segments = _plan_once(graph, splats, frozenset(forced))
+        plan, segments = _plan_once(graph, splats, frozenset(forced), mode)
         # a segment that only moves data is cheaper as NumPy views than as a compiled function
         idle = [s for s in segments if all(n.kind in ("copy", "reshape") for n in s.nodes)]
-        if not idle:
+        if not idle or mode == "body":
             break
         for s in idle:
             forced.update(id(e) for e in s.eqns)
     plan.splats = splats
-    _mark_parallel_and_chunked(plan)
+    if mode != "body":
+        _mark_parallel_and_chunked(plan)
     return plan
 
 
