@@ -42,7 +42,7 @@ import numpy as np
 
 from . import checkpoint as _ckpt
 from .config import config
-from .errors import CheckpointError, FuncgradError, FuncgradTypeError, FuncgradValueError
+from .errors import CheckpointError, FuncgradError, FuncgradTypeError, FuncgradValueError, at_user_line
 from .optim import apply_updates
 from .transforms._args import fun_name
 from .transforms.jit import jit
@@ -399,7 +399,7 @@ def pmean(tree, weight=None):
         extra = "" if weight is None else ("|weighted" if problem is None else "|invalid weight")
         _check_same_everywhere("pmean", treedef, arrays, extra, problem)
     if problem:
-        raise FuncgradValueError(f"pmean: {problem}")
+        raise FuncgradValueError(at_user_line(f"pmean: {problem}"))
     if weight is None or _state.size == 1 or not arrays:
         if w == 0:
             raise FuncgradValueError("pmean: the weights sum to 0 over all ranks (1 rank, weight 0)")
@@ -670,10 +670,10 @@ def _batch_rows(batch, name: str) -> int:
     shape = np.shape(leaves[0]) if leaves else None
     if not shape:
         got = "no batch arguments" if shape is None else "a 0-d first batch leaf"
-        raise FuncgradValueError(
+        raise FuncgradValueError(at_user_line(
             f"data_parallel({name}): call it as f(params, *batch) where the first batch leaf's leading "
             f"axis counts this rank's rows; got {got}"
-        )
+        ))
     return shape[0]
 
 
@@ -755,12 +755,13 @@ class DataParallel:
     def __init__(self, loss_fn, optimizer, *, has_aux: bool = False, check_every: int = 0,
                  device: str = "cpu"):
         if not (callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))):
-            raise FuncgradTypeError(
+            raise FuncgradTypeError(at_user_line(
                 f"DataParallel: optimizer must have init and update (an optim.GradientTransformation), "
                 f"got {type(optimizer).__name__}"
-            )
+            ))
         if not isinstance(check_every, (int, np.integer)) or isinstance(check_every, bool) or check_every < 0:
-            raise FuncgradValueError(f"DataParallel: check_every must be an int >= 0 (0: never), got {check_every!r}")
+            raise FuncgradValueError(at_user_line(
+                f"DataParallel: check_every must be an int >= 0 (0: never), got {check_every!r}"))
         self.optimizer = optimizer
         self.check_every = int(check_every)
         self.steps = 0

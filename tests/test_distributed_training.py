@@ -74,8 +74,9 @@ def test_data_parallel_averages_the_whole_output():
     assert same_bits(got, want)
     with pytest.raises(FuncgradValueError, match=r"data_parallel\(value_and_grad\(loss_fn\)\).*no batch"):
         wrapped(params64())
-    with pytest.raises(FuncgradValueError, match="0-d first batch leaf"):
+    with pytest.raises(FuncgradValueError, match="0-d first batch leaf") as info:
         wrapped(params64(), np.float64(1.0), y)
+    assert f"at {__file__}:" in str(info.value)  # the user's line
 
 
 @pytest.mark.usefixtures("fresh")
@@ -114,8 +115,9 @@ def test_update_compiles_before_its_first_call(monkeypatch):
 
 @pytest.mark.usefixtures("fresh")
 def test_argument_errors():
-    with pytest.raises(FuncgradTypeError, match="optimizer must have init and update.*got function"):
+    with pytest.raises(FuncgradTypeError, match="optimizer must have init and update.*got function") as info:
         dist.DataParallel(loss_fn, lambda g: g)
+    assert f"at {__file__}:" in str(info.value)
     for bad in (-1, 1.5, True, "3"):
         with pytest.raises(FuncgradValueError, match="check_every must be an int >= 0"):
             dist.DataParallel(loss_fn, optim.sgd(0.1), check_every=bad)
