@@ -55,9 +55,10 @@ class _Group:
 
 
 class Emitter:
-    def __init__(self, plan: Plan, module=None):
+    def __init__(self, plan: Plan, module=None, body=False):
         self.plan = plan
         self.module = module if module is not None else loops.Module()  # shared with sub-graphs
+        self.body = body  # a loop body's function (loops.py): BLAS products are compiled calls
         self.info = plan.info
         self.vid: dict = {}
         g = plan.graph
@@ -186,6 +187,8 @@ class Emitter:
         reshape when they already are), multiplied by the shared ``kernels.bmm_nt``."""
         from ...primitives.linalg import parse_spec
 
+        if self.body and loops.blas_dot(self, grp, node):
+            return
         e = node.eqns[0]
         out = e.outvars[0]
         k = self.n(out)

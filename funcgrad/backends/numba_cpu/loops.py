@@ -8,9 +8,9 @@ enclosing compiled function as a Python-level loop over calls of it::
 
     a12 = a3                                  # carry, updated in place of the output name
     a13 = np.empty((100, 32, 64), np.float32)  # stacked ys
-    for i5 in range(100):
-        a12, y0 = f0(a1, a2, a12, a4[i5])
-        a13[i5] = y0
+    for it5 in range(100):
+        a12, y0 = f0(a1, a2, a12, a4[it5])
+        a13[it5] = y0
 
 so the carries are local arrays or scalars and nothing returns to Python between steps. Nested
 control flow inside a body becomes a loop inside that body's function. A sub-graph that needs
@@ -148,6 +148,32 @@ def plan_node(planner, eqn):
 
 
 # -- emission ------------------------------------------------------------------------------------
+BODY_BLAS_MIN = 1 << 12  # multiply-adds from which a matrix product in a body calls BLAS (np.dot)
+
+
+def blas_dot(em, grp, node) -> bool:
+    """Write a body's matrix product as ``np.dot`` (BLAS, called from compiled code) when it is
+    one, large enough, of stored arrays; False leaves it to the emitter's loop nest."""
+    from .glue import matmul_plan
+    from .plan import _dot_macs
+
+    e = node.eqns[0]
+    x, y = e.inputs
+    plan = matmul_plan(e.params["spec"], len(x.aval.shape), len(y.aval.shape))
+    if plan is None or _dot_macs(e) < BODY_BLAS_MIN or not (em.plain_array(x) and em.plain_array(y)):
+        return False
+    swap, ta, tb = plan
+    xs, ys = value_text(em, grp, x), value_text(em, grp, y)
+    if swap:
+        left, right = (f"{ys}.T" if ta else ys), (f"{xs}.T" if tb and len(x.aval.shape) == 2 else xs)
+    else:
+        left, right = (f"{xs}.T" if ta else xs), (f"{ys}.T" if tb else ys)
+    out = e.outvars[0]
+    grp.body.append(f"{_out_name(em, out)} = np.dot({left}, {right})")
+    grp.produced.add(id(out))
+    return True
+
+
 class Module:
     """What all emitters of one generated module share: the sub-graph functions (in definition
     order, callees first) and a counter for fresh local names."""
@@ -173,7 +199,7 @@ class Module:
         if name is None:
             extra = {id(graph.invars[i]): lit for i, lit in splats.items()}
             plan = make_plan(graph, mode="body", extra_splats=extra)
-            em = Emitter(plan, module=self).build()
+            em = Emitter(plan, module=self, body=True).build()
             name = self.names[key] = f"f{len(self.names)}"
             self.functions.append(function_text(em, name, set(splats)))
         return name
@@ -274,7 +300,7 @@ def _emit_scan(em, grp, e):
         lines.append(f"{cnames[k]} = {_copy_if(value_text(em, grp, x0), v, alias)}")
     for v in ys:
         lines.append(f"a{em.n(v)} = np.empty({tuple(v.aval.shape)!r}, {lowering.np_type(v.aval.dtype)})")
-    i = em.module.fresh("i")
+    i = em.module.fresh("it")
     t = f"({length - 1} - {i})" if p["reverse"] else i
     rows = []
     for x in xs:
