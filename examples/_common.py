@@ -41,9 +41,10 @@ def load_digits(key, test_fraction=0.2):
 
 
 def minibatches(key, n, batch_size):
-    """Index arrays of shuffled minibatches covering ``range(n)`` (the last may be smaller)."""
+    """Index arrays of shuffled full minibatches from ``range(n)``; the few examples left
+    over change with every shuffle. One batch shape means one compiled training step."""
     order = np.asarray(random.permutation(key, n))
-    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    return [order[i:i + batch_size] for i in range(0, n - batch_size + 1, batch_size)]
 
 
 class Progress:

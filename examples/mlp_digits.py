@@ -71,7 +71,7 @@ def train(args, model, input_shape):
     _, params = init(k_init, input_shape)
     if dist:
         params = dist.broadcast(params)
-    steps_per_epoch = -(-len(y_train) // args.batch_size)
+    steps_per_epoch = len(y_train) // args.batch_size
     opt = optim.adam(optim.cosine_decay(args.lr, args.epochs * steps_per_epoch))
     state = opt.init(params)
     loss_and_grads, update, train_step = make_steps(apply, opt)
@@ -92,7 +92,7 @@ def train(args, model, input_shape):
                 params, state, loss = train_step(params, state, x_train[idx], y_train[idx], key)
             losses.append(float(loss))
         acc = float(np.mean(predict(params, x_test) == y_test))
-        progress.epoch(epoch, len(y_train), loss=np.mean(losses), held_out_accuracy=acc)
+        progress.epoch(epoch, steps_per_epoch * args.batch_size, loss=np.mean(losses), held_out_accuracy=acc)
     if root:
         plot_curves(args.plot, progress.history)
         workers = f" on {dist.size()} processes" if dist else ""
