@@ -219,8 +219,8 @@ def test_chunked_transcendental_cluster_with_reductions(dtype):
     x = np.linspace(-3, 3, 40000).reshape(200, 200).astype(dtype)
 
     def f(x):
-        y = fnp.tanh(x) * fnp.exp(-x * x) + 0.5 * fnp.sin(3.0 * x)
-        return y, fnp.sum(y, axis=0), fnp.max(y, axis=1), fnp.sum(fnp.cos(x))
+        y = fnp.arctan(x) * fnp.exp(-x * x) + 0.5 * fnp.log1p(x * x)
+        return y, fnp.sum(y, axis=0), fnp.max(y, axis=1), fnp.sum(fnp.cosh(x))
 
     graph, got, want = both(f, x)
     assert_same(got, want)
@@ -233,15 +233,15 @@ def test_chunked_cluster_mixes_numpy_ufuncs_and_compiled_arithmetic(dtype):
     x, y = (rng.uniform(-3, 3, (300, 150)).astype(dtype) for _ in range(2))
 
     def f(x, y):
-        t = fnp.tanh(x)
-        e = fnp.exp(-y * y) * 2.0 - t
+        t = fnp.arctan(x)
+        e = fnp.log1p(y * y) * 2.0 - t
         return t * e + fnp.sin(3.0 * x + e) * y, fnp.cos(e)
 
     graph, got, want = both(f, x, y)
     assert_same(got, want)
     assert any(chunked for _, chunked, _ in kinds_of(graph)["nodes"])
     source = Emitter(planmod.make_plan(graph)).build().source()
-    assert "_h0(" in source and "_u_tanh(" in source  # compiled blocks between the ufunc calls
+    assert "_h0(" in source and "_u_atan(" in source  # compiled blocks between the ufunc calls
 
 
 def test_large_arithmetic_cluster_runs_on_threads():

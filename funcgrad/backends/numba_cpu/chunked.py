@@ -237,6 +237,8 @@ def hybrid_ok(em, node) -> bool:
 def _is_simd(e) -> bool:
     from .plan import TRANSCENDENTAL
 
+    if lowering.vector_math(e) and not lowering.needs_fallback(e):
+        return False  # vecmath.py, inside the compiled blocks
     return e.prim.name in TRANSCENDENTAL and isinstance(e.prim.impl, np.ufunc) and e.prim.impl.nout == 1
 
 

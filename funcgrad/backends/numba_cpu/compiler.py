@@ -14,7 +14,8 @@ from . import plan as planmod
 from .emit import Emitter, glue_eqns, glue_literals
 from .glue import _fix, make_glue
 
-_CODEGEN_FILES = ("plan.py", "emit.py", "lowering.py", "chunked.py", "kernels.py", "compiler.py", "loops.py")
+_CODEGEN_FILES = ("plan.py", "emit.py", "lowering.py", "chunked.py", "kernels.py", "compiler.py", "loops.py",
+                  "vecmath.py")
 _codegen_version: str | None = None
 
 

@@ -28,6 +28,7 @@ def _S(dt):
 
 _OPTS = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 from funcgrad.backends.numba_cpu.kernels import bmm_nt as _bmm  # noqa: E402, F401
+from funcgrad.backends.numba_cpu import vecmath as _vm  # noqa: E402, F401
 '''
 
 
@@ -114,6 +115,20 @@ class Emitter:
 
     # -- nodes ---------------------------------------------------------------------------------
     def emit_cluster(self, grp, node):
+        """One loop nest; when it uses vecmath's sin/cos, it counts the arguments beyond their
+        range, and a second (serial, rarely run) nest through libm recomputes everything when
+        there are any."""
+        if not any(lowering.needs_fallback(e) for e in node.eqns):
+            self.cluster_nest(grp, node)
+            return
+        flag = f"fb{node.index}"
+        grp.body.append(f"{flag} = 0")
+        self.cluster_nest(grp, node, flag=flag)
+        start = len(grp.body)
+        self.cluster_nest(grp, node, libm=True)
+        grp.body[start:] = [f"if {flag}:"] + ["    " + s for s in grp.body[start:]]
+
+    def cluster_nest(self, grp, node, flag=None, libm=False):
         shape = node.shape
         nd = len(shape)
         loop = [f"i{node.index}_{d}" for d in range(nd)]
@@ -130,12 +145,14 @@ class Emitter:
             args = [self.operand(grp, node, v, loop) for v in e.inputs]
             grp.uses_tanh32 |= lowering.uses_tanh32(e)
             name = f"v{k}" if nd else f"s{k}"
-            body.append(f"{name} = {lowering.elementwise_expr(e, args)}")
+            body.append(f"{name} = {lowering.elementwise_expr(e, args, libm)}")
+            if flag and lowering.needs_fallback(e):
+                body.append(f"{flag} += {lowering.fallback_check(e, args)}")
             if nd and self.info[id(out)].stored:
                 pre.append(f"a{k} = np.empty({shape!r}, {lowering.np_type(dt)})")
                 body.append(f"a{k}[{', '.join(loop)}] = v{k}")
             grp.produced.add(id(out))
-        self.nest(grp, node, pre, body, opens, closes, loop)
+        self.nest(grp, node, pre, body, opens, closes, loop, serial=libm)
 
     def emit_reduce(self, grp, node, e, loop, pre, body, opens, closes):
         out, x = e.outvars[0], e.inputs[0]
@@ -166,13 +183,13 @@ class Emitter:
                                  else f"{target} = {lowering.reduce_combine(kind, target, acc, dt)}")
         grp.produced.add(id(out))
 
-    def nest(self, grp, node, pre, body, opens, closes, loop):
+    def nest(self, grp, node, pre, body, opens, closes, loop, serial=False):
         lines = list(pre)
         nd = len(loop)
         for d in range(nd):
             pad = "    " * d
             lines += [pad + s for s in opens[d]]
-            rng = "prange" if d == 0 and node.parallel else "range"
+            rng = "prange" if d == 0 and node.parallel and not serial else "range"
             lines.append(f"{pad}for {loop[d]} in {rng}({node.shape[d]}):")
         pad = "    " * nd
         lines += [pad + s for s in opens[nd]]

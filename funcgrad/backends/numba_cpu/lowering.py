@@ -3,8 +3,9 @@
 Elementwise primitives carry a format template in ``prim.extra["numba"]`` (``"np.sin({0})"``,
 ``"({0} * {1})"``). A template is used only when every name in it is something Numba compiles
 (a NumPy ufunc Numba supports, a ``math`` function, a builtin); a few primitives get a better
-lowering here (NaN-propagating max/min, a vectorisable float32 tanh, expanded integer powers).
-Anything else runs through its NumPy ``impl`` in the Python glue.
+lowering here (NaN-propagating max/min, expanded integer powers, and exp, log, tanh, sin, cos and
+logistic of floats through the vectorisable approximations of ``vecmath.py``). Anything else runs
+through its NumPy ``impl`` in the Python glue.
 """
 from __future__ import annotations
 
@@ -85,25 +86,10 @@ def wrap(expr: str, dtype) -> str:
 
 
 # -- special lowerings -----------------------------------------------------------------------
-# float32 tanh as a rational function (the approximation XLA and Eigen use): pure arithmetic,
-# so LLVM vectorises it, where a call to libm's tanhf runs one element at a time.
-TANH32_HELPER = '''
-@njit(inline="always", error_model="numpy")
-def _tanh32(x):
-    c = np.minimum(np.maximum(x, np.float32(-7.90531110763549805)), np.float32(7.90531110763549805))
-    x2 = c * c
-    p = x2 * np.float32(-2.76076847742355e-16) + np.float32(2.00018790482477e-13)
-    p = x2 * p + np.float32(-8.60467152213735e-11)
-    p = x2 * p + np.float32(5.12229709037114e-08)
-    p = x2 * p + np.float32(1.48572235717979e-05)
-    p = x2 * p + np.float32(6.37261928875436e-04)
-    p = x2 * p + np.float32(4.89352455891786e-03)
-    p = c * p
-    q = x2 * np.float32(1.19825839466702e-06) + np.float32(1.18534705686654e-04)
-    q = x2 * q + np.float32(2.26843463243900e-03)
-    q = x2 * q + np.float32(4.89352518554385e-03)
-    return x if abs(x) < np.float32(0.0004) else p / q
-'''
+# float32 tanh is written ``_tanh32`` in generated modules (bound to vecmath's when one uses it).
+TANH32_HELPER = """
+_tanh32 = _vm.tanh32
+"""
 
 
 def _ipow(args, params, dtype):
@@ -116,11 +102,6 @@ def _ipow(args, params, dtype):
     return f"({x} ** {literal(y, dtype)})"
 
 
-def _logistic(args, params, dtype):
-    one = literal(1, dtype)
-    return f"({one} / ({one} + np.exp(-{args[0]})))"
-
-
 def _not(args, params, dtype):
     return f"(not {args[0]})" if dtype == np.bool_ else f"(~{args[0]})"
 
@@ -129,19 +110,48 @@ def _convert(args, params, dtype):
     return f"{np_type(params['dtype'])}({args[0]})"
 
 
-def _tanh(args, params, dtype):
-    return f"_tanh32({args[0]})" if dtype == np.float32 else f"np.tanh({args[0]})"
-
-
 _SPECIAL = {
     "max": lambda a, p, d: f"np.maximum({a[0]}, {a[1]})",
     "min": lambda a, p, d: f"np.minimum({a[0]}, {a[1]})",
     "integer_pow": _ipow,
-    "logistic": _logistic,
     "not": _not,
     "convert_element_type": _convert,
-    "tanh": _tanh,
 }
+
+# -- vectorised math ---------------------------------------------------------------------------
+# Float exp, log, tanh, sin, cos and logistic call vecmath.py (imported as ``_vm`` by generated
+# modules), which LLVM vectorises where libm runs one element at a time. sin and cos are exact
+# only up to vecmath.TRIG_MAX: a loop using them counts the arguments beyond it
+# (``fallback_check``) and, when there are any, runs again with ``elementwise_expr(..., libm=True)``.
+VECMATH = frozenset({"exp", "log", "tanh", "sin", "cos", "logistic"})
+_NEEDS_FALLBACK = frozenset({"sin", "cos"})
+_WIDTH = {np.dtype(np.float32): "32", np.dtype(np.float64): "64"}
+
+
+def vector_math(eqn) -> bool:
+    """Whether ``eqn`` is lowered to a vecmath.py function."""
+    dt = np.dtype(eqn.outvars[0].aval.dtype)
+    return eqn.prim.name in VECMATH and dt in _WIDTH and np.dtype(eqn.inputs[0].aval.dtype) == dt
+
+
+def needs_fallback(eqn) -> bool:
+    """Whether the vecmath lowering of ``eqn`` holds only for bounded arguments."""
+    return eqn.prim.name in _NEEDS_FALLBACK and vector_math(eqn)
+
+
+def fallback_check(eqn, args: list[str]) -> str:
+    """Source of a bool: this element of ``eqn`` (``needs_fallback``) needs the libm lowering."""
+    return f"_vm.trig_fallback({args[0]})"
+
+
+def _vecmath_expr(eqn, args):
+    name, width = eqn.prim.name, _WIDTH[np.dtype(eqn.outvars[0].aval.dtype)]
+    if name == "logistic":
+        one = literal(1, eqn.outvars[0].aval.dtype)
+        return f"({one} / ({one} + _vm.exp{width}(-{args[0]})))"
+    if name == "tanh" and width == "32":
+        return f"_tanh32({args[0]})"
+    return f"_vm.{name}{width}({args[0]})"
 
 
 def lowerable(eqn) -> bool:
@@ -150,18 +160,21 @@ def lowerable(eqn) -> bool:
     if any(np.dtype(a.dtype) not in SUPPORTED_DTYPES for a in avals):
         return False
     name = eqn.prim.name
-    if name in _SPECIAL:
+    if name in _SPECIAL or vector_math(eqn):
         return True
     template = eqn.prim.extra.get("numba")
     return isinstance(template, str) and template_ok(template)
 
 
-def elementwise_expr(eqn, args: list[str]) -> str:
-    """Numba source computing one output element of ``eqn`` from its operands' element texts."""
+def elementwise_expr(eqn, args: list[str], libm: bool = False) -> str:
+    """Numba source computing one output element of ``eqn`` from its operands' element texts
+    (``libm``: sin and cos through libm, for arguments beyond vecmath.TRIG_MAX)."""
     in_dtype = np.dtype(eqn.inputs[0].aval.dtype) if eqn.inputs else None
     out_dtype = np.dtype(eqn.outvars[0].aval.dtype)
     special = _SPECIAL.get(eqn.prim.name)
-    if special is not None:
+    if vector_math(eqn) and not (libm and needs_fallback(eqn)):
+        expr = _vecmath_expr(eqn, args)
+    elif special is not None:
         expr = special(args, eqn.params, in_dtype)
     else:
         expr = eqn.prim.extra["numba"].format(*args, **eqn.params)

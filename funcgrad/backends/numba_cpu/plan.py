@@ -472,11 +472,11 @@ def _mark_parallel_and_chunked(plan):
 
 
 def chunkable(node, plan) -> bool:
-    """A large cluster dominated by transcendental functions, all with NumPy ufunc impls,
-    reading only stored arrays (no views) and chunkable along its first axis."""
+    """A large cluster dominated by transcendental functions without a vecmath.py lowering, all
+    with NumPy ufunc impls, reading only stored arrays (no views) and chunkable along its first axis."""
     from .chunked import supported
 
-    n_trans = sum(e.prim.name in TRANSCENDENTAL for e in node.eqns)
+    n_trans = sum(e.prim.name in TRANSCENDENTAL and not lowering.vector_math(e) for e in node.eqns)
     if n_trans == 0 or not all(supported(e) for e in node.eqns):
         return False
     if len(node.shape) == 0 or node.shape[0] < 8 or _size(node.shape[1:]) > CHUNK_ROW_MAX:
