@@ -78,8 +78,9 @@ def _fmt(value):
     return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.3e}"
 
 
-def plot_curves(path, history, xlabel="epoch"):
-    """One panel per curve in ``history`` (name -> list of values), saved to ``path``."""
+def plot_curves(path, history, xlabel="epoch", start=1):
+    """One panel per curve in ``history`` (name -> list of values, the first at ``xlabel``
+    ``start``), saved to ``path``."""
     if not path:
         return
     try:
@@ -92,7 +93,7 @@ def plot_curves(path, history, xlabel="epoch"):
         return
     fig, axes = plt.subplots(1, len(history), figsize=(4.5 * len(history), 3.2), squeeze=False)
     for ax, (name, values) in zip(axes[0], history.items()):
-        ax.plot(range(1, len(values) + 1), values, marker="o" if len(values) < 40 else None)
+        ax.plot(range(start, start + len(values)), values, marker="o" if len(values) < 40 else None)
         ax.set_xlabel(xlabel)
         ax.set_title(name.replace("_", " "))
         if "loss" in name and min(values) > 0:

@@ -114,7 +114,7 @@ def main(argv=None):
 
     plot_curves(args.plot, {"log10 |gradient|, full Hessian": np.log10(exact),
                             "log10 |gradient|, Hessian-vector products": np.log10(matrix_free)},
-                xlabel="Newton step")
+                xlabel="Newton step", start=0)
     print(f"full Hessian: |gradient| {exact[-1]:.1e} after {len(exact) - 1} Newton steps")
     print(f"Hessian-vector products: |gradient| {matrix_free[-1]:.1e} after {len(matrix_free) - 1} Newton steps")
     return exact[-1], matrix_free[-1]
