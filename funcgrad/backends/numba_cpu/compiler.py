@@ -15,7 +15,7 @@ from .emit import Emitter, glue_eqns, glue_literals
 from .glue import _fix, make_glue
 
 _CODEGEN_FILES = ("plan.py", "emit.py", "lowering.py", "chunked.py", "kernels.py", "compiler.py", "loops.py",
-                  "vecmath.py")
+                  "vecmath.py", "scatter.py")
 _codegen_version: str | None = None
 
 
@@ -88,10 +88,11 @@ def compile(graph: Graph):
     graph = loops.hoist(graph)
     plan = planmod.make_plan(graph, mode="top")
     mod = load(plan)
-    glue = [make_glue(e, planmod.classify) for e in glue_eqns(plan)]
+    glue = [loops.make_glue(e) if e.prim.name in loops.CONTROL_FLOW else make_glue(e, planmod.classify)
+            for e in glue_eqns(plan)]
     consts = [_fix(c, v.aval.dtype) for v, c in zip(graph.constvars, graph.consts)]
     run = mod.make_run(glue, glue_literals(plan), consts)
-    effectful = any(e.prim.effectful for e in glue_eqns(plan))
+    effectful = any(loops.effectful(e) for e in glue_eqns(plan))
     return _guard(run, effectful, [v.aval.dtype for v in graph.invars])
 
 

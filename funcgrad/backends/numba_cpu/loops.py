@@ -113,8 +113,12 @@ def hoist(graph):
 
 @lru_cache(maxsize=512)
 def _body_compiles(graph) -> bool:
-    plan = make_plan(graph, mode="body")
-    return all(kind == "segment" for kind, _ in plan.steps)
+    """No glue in the body, and nothing in it large enough that, compiled on its own, it would
+    use threads or NumPy's SIMD ufuncs (then a Python loop over the compiled body is faster)."""
+    if not all(kind == "segment" for kind, _ in make_plan(graph, mode="body").steps):
+        return False
+    alone = make_plan(graph, mode="top")
+    return not any(n.parallel or n.chunked for kind, seg in alone.steps if kind == "segment" for n in seg.nodes)
 
 
 def compilable(eqn) -> bool:
@@ -123,6 +127,74 @@ def compilable(eqn) -> bool:
     if any(np.dtype(a.dtype) not in lowering.SUPPORTED_DTYPES for a in avals):
         return False
     return all(not g.constvars and _body_compiles(g) for g in subgraphs(eqn))
+
+
+# -- the glue fallback ---------------------------------------------------------------------------
+def effectful(eqn) -> bool:
+    """Whether ``eqn`` or anything in its sub-graphs has effects."""
+    if eqn.prim.effectful:
+        return True
+    return eqn.prim.name in CONTROL_FLOW and any(e.prim.effectful for g in subgraphs(eqn) for e in all_eqns(g))
+
+
+def make_glue(eqn):
+    """``call(*arrays) -> outputs`` for a control-flow equation that is not a loop node: the
+    loop (or branch) runs in Python, calling its sub-graphs compiled by this backend (compiled
+    segments with their own glue between them)."""
+    from .compiler import compile as compile_graph
+    from .glue import _fix
+
+    p, name = eqn.params, eqn.prim.name
+    dtypes = [np.dtype(v.aval.dtype) for v in eqn.inputs]
+
+    def fixed(args):
+        return [_fix(a, d) for a, d in zip(args, dtypes)]
+
+    if name == "scan":
+        return _scan_glue(compile_graph(p["body"]), p, fixed)
+    if name == "while":
+        test, step = compile_graph(p["cond_graph"]), compile_graph(p["body_graph"])
+        ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
+
+        def run_while(*args):
+            args = fixed(args)
+            cc, bc, carry = args[:ncc], args[ncc:ncc + nbc], args[ncc + nbc:]
+            carry = [c.copy() for c in carry]
+            while bool(test(cc + carry)[0]):
+                carry = step(bc + carry)
+            return carry
+
+        return run_while
+    branches = [compile_graph(g) for g in p["branches"]]
+    alias = [[_passes_through(g, k) for k in range(len(g.outvars))] for g in p["branches"]]
+
+    def run_cond(*args):
+        args = fixed(args)
+        i = min(max(int(args[0]), 0), len(branches) - 1)
+        outs = branches[i](args[1:])
+        return [o.copy() if a else o for o, a in zip(outs, alias[i])]
+
+    return run_cond
+
+
+def _scan_glue(step, p, fixed):
+    nk, nc, length, body = p["num_consts"], p["num_carry"], p["length"], p["body"]
+    y_avals = body.out_avals[nc:]
+    alias = [length == 0 or _passes_through(body, k) for k in range(nc)]
+
+    def run_scan(*args):
+        args = fixed(args)
+        consts, carry, xs = args[:nk], args[nk:nk + nc], args[nk + nc:]
+        ys = [np.empty((length,) + a.shape, a.dtype) for a in y_avals]
+        for k in range(length):
+            t = length - 1 - k if p["reverse"] else k
+            out = step(consts + carry + [x[t, ...] for x in xs])
+            carry = out[:nc]
+            for y, o in zip(ys, out[nc:]):
+                y[t] = o
+        return [c.copy() if a else c for c, a in zip(carry, alias)] + ys
+
+    return run_scan
 
 
 # -- planning ------------------------------------------------------------------------------------

@@ -59,10 +59,11 @@ def _dot_macs(eqn) -> int:
 
 
 def classify(eqn, mode=None) -> str:
-    """'elem', 'reduce', 'view', 'reshape', 'dot', 'loop' (lowered) or 'glue'.
+    """'elem', 'reduce', 'view', 'reshape', 'dot', 'loop', 'scatter' (lowered) or 'glue'.
 
-    ``mode``: None (no loop nodes), "top" (control flow as loop nodes, see ``loops.py``) or
-    "body" (a loop body: loop nodes, and every float contraction lowered).
+    ``mode``: None (no loop or scatter nodes), "top" (control flow as loop nodes, see
+    ``loops.py``; static ``index_add``/``index_set`` as scatter nodes, ``scatter.py``) or "body"
+    (a loop body: the same, and every float contraction lowered).
     """
     prim = eqn.prim
     if mode is not None and prim.name in _CONTROL_FLOW:
@@ -77,6 +78,10 @@ def classify(eqn, mode=None) -> str:
     name = prim.name
     if name in _VIEW_PRIMS:
         return "view"
+    if mode is not None and name in ("index_add", "index_set"):
+        from .scatter import lowerable
+
+        return "scatter" if lowerable(eqn) else "glue"
     if name == "reshape":
         src, dst = eqn.inputs[0].aval.shape, eqn.outvars[0].aval.shape
         return "view" if _ones_only_reshape(src, dst) else "reshape"
@@ -303,10 +308,10 @@ class _SegmentPlanner:
                 self.need_stored(inf.base)
 
     def add(self, eqn, kind):
-        if kind == "loop":
-            from .loops import plan_node
+        if kind in ("loop", "scatter"):
+            from . import loops, scatter
 
-            plan_node(self, eqn)
+            (loops if kind == "loop" else scatter).plan_node(self, eqn)
             return
         out = eqn.outvars[0]
         segi = self.seg.index
