@@ -38,6 +38,19 @@ def source_of(f, *args):
     return Emitter(plan_of(f, *args)).build().source()
 
 
+def loop_body(src):
+    """The lines of the first compiled loop over the steps of a scan in ``src``."""
+    lines = src.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("for it"))
+    pad = len(lines[start]) - len(lines[start].lstrip())
+    body = []
+    for line in lines[start + 1:]:
+        if len(line) - len(line.lstrip()) <= pad:
+            break
+        body.append(line)
+    return "\n".join(body)
+
+
 def check(f, *args, lowered=True):
     """``jit(f)`` on the CPU equals the interpreter (same pytree, dtypes, values); with
     ``lowered`` no control-flow equation is left to the glue."""
@@ -80,8 +93,8 @@ def test_float32_bodies_compute_in_float32():
     f = lambda c, xs: lax.scan(lambda c, x: (c * 0.5 + fnp.sin(x), fnp.exp(c)), c, xs)
     c, xs = np.ones(4, np.float32), rand(0, 7, 4, dtype=np.float32)
     check(f, c, xs)
-    body = source_of(f, c, xs).split("def f0(")[1].split("\n\n")[0]
-    assert "float64" not in body and "float32" in body
+    body = loop_body(source_of(f, c, xs))
+    assert "float64" not in body and "float32" in body and "_vm.sin32" in body
 
 
 def test_scan_without_xs_scalar_carries_and_literal_init():
@@ -153,7 +166,7 @@ def test_while_inside_scan_and_scan_inside_cond():
 
 
 @given(st.integers(0, 6), st.integers(1, 3), st.booleans(), st.sampled_from([np.float32, np.float64]))
-@settings(max_examples=6, deadline=None)
+@settings(max_examples=4, deadline=None)
 def test_random_scans(length, width, reverse, dtype):
     xs = rand(length * 7 + width, length, width, dtype=dtype)
     c0 = rand(width, width, dtype=dtype)
@@ -211,17 +224,12 @@ def test_vmap_of_loops_under_jit():
 def test_recurrent_layers_train_step_compiles_to_loops():
     from funcgrad import nn, random
 
-    model = nn.serial(nn.GRU(6), nn.Dense(3))
     lstm = nn.LSTM(5, return_sequences=True, reverse=True)
     x = rand(17, 4, 7, 2, dtype=np.float32)
-    (_, p1), (_, p2) = model.init(random.key(0), x.shape), lstm.init(random.key(1), x.shape)
-
-    def loss(p, x):
-        return fnp.mean(model.apply(p[0], x) ** 2) + fnp.mean(lstm.apply(p[1], x) ** 2)
-
-    f = fg.value_and_grad(loss)
-    assert glue_names(f, (p1, p2), x) == []  # the gate slices' transposes are compiled too
-    check(f, (p1, p2), x)
+    _, params = lstm.init(random.key(1), x.shape)
+    f = fg.value_and_grad(lambda p, x: fnp.mean(lstm.apply(p, x) ** 2))
+    assert glue_names(f, params, x) == []  # the gate slices' transposes are compiled too
+    check(f, params, x)
 
 
 # -- static scatters -----------------------------------------------------------------------------------
@@ -346,7 +354,7 @@ def test_cache_key_covers_sub_graphs_not_constant_values():
     np.testing.assert_allclose(fg.jit(with_const(w2))(x)[0], x * w2 ** 3, rtol=1e-12)
     np.testing.assert_allclose(fg.jit(with_const(w1))(x)[0], x * w1 ** 3, rtol=1e-12)
     ones = np.full(5, 0.5)  # all elements equal: a literal inside the body
-    assert "0.5" in source_of(with_const(ones), x).split("def f0(")[1]
+    assert "0.5" in loop_body(source_of(with_const(ones), x))
     np.testing.assert_allclose(fg.jit(with_const(ones))(x)[0], x / 8, rtol=1e-12)
 
 

@@ -22,12 +22,8 @@ def _A(dt, nd):
     return _t.Array(_fd(np.dtype(dt)), nd, "C")
 
 
-def _S(dt):
-    return _fd(np.dtype(dt))
-
-
 _OPTS = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-from funcgrad.backends.numba_cpu.kernels import bmm_nt as _bmm  # noqa: E402, F401
+from funcgrad.backends.numba_cpu.kernels import bmm_nt as _bmm, matmul as _mm  # noqa: E402, F401
 from funcgrad.backends.numba_cpu import vecmath as _vm  # noqa: E402, F401
 '''
 
@@ -345,7 +341,6 @@ class Emitter:
                          "from funcgrad.backends.numba_cpu.chunked import run_rows as _rows\n")
         if any(g.uses_tanh32 for g in self.groups) or self.module.uses_tanh32:
             parts.append(lowering.TANH32_HELPER)
-        parts += self.module.functions
         byid = self.var_by_id()
         for g in self.groups:
             if g.chunked:

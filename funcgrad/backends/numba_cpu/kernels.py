@@ -1,4 +1,5 @@
 """Fixed Numba kernels shared by every generated module (compiled once, cached on disk)."""
+import numpy as np
 from numba import njit
 
 
@@ -16,3 +17,10 @@ def bmm_nt(pa, pb, out):
                 for q in range(pa.shape[2]):
                     acc += pa[b, m, q] * pb[b, n, q]
                 out[b, m, n] = acc
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def matmul(a, b):
+    """``np.dot(a, b)`` through BLAS, compiled once per argument type (layouts included): a
+    generated function calling it does not lower Numba's ``np.dot`` again at each call site."""
+    return np.dot(a, b)
