@@ -5,21 +5,27 @@
 >>> fg.grad(lambda x: fnp.sum(fnp.tanh(x)))(np.zeros(3))
 array([1., 1., 1.])
 """
-from . import errors, tree_util  # noqa: F401
-from . import numpy  # noqa: F401
-from . import scipy  # noqa: F401
-from . import lax  # noqa: F401
+from . import (  # noqa: F401  # noqa: F401,E402  # noqa: F401,E402
+    debug,
+    errors,
+    lax,
+    nn,
+    numpy,
+    optim,
+    random,
+    scipy,
+    testing,
+    tree_util,
+)
 from .config import config  # noqa: F401
-from .device import device_put  # noqa: F401
 from .core.graph import Graph  # noqa: F401
+from .device import device_put  # noqa: F401
 from .primitives import stop_gradient  # noqa: F401
+from .transforms.batching import vmap  # noqa: F401
 from .transforms.custom import custom_jvp, custom_vjp  # noqa: F401
 from .transforms.jacobians import hessian, jacfwd, jacobian, jacrev, linearize  # noqa: F401
 from .transforms.jit import disable_jit, jit, make_graph  # noqa: F401
-from .transforms.batching import vmap  # noqa: F401
 from .transforms.jvp import jvp  # noqa: F401
 from .transforms.reverse import grad, value_and_grad, vjp  # noqa: F401
-from . import testing, debug  # noqa: F401,E402
-from . import random, nn, optim  # noqa: F401,E402
 
 __version__ = "0.1.0"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 from .errors import FuncgradValueError, at_user_line
 
@@ -14,11 +14,12 @@ def _env_flag(name: str) -> bool:
 class Config:
     """funcgrad's runtime options. Read them as attributes, set them with ``update``."""
 
-    _defaults = {
+    _defaults: ClassVar[dict[str, Any]] = {
         "debug_nans": False,
         "log_compiles": False,
         "disable_jit": False,
         "cache_dir": None,
+        "async_compile": False,
     }
 
     def __init__(self) -> None:
@@ -27,6 +28,10 @@ class Config:
         self._values["log_compiles"] = _env_flag("FUNCGRAD_LOG_COMPILES")
         self._values["disable_jit"] = _env_flag("FUNCGRAD_DISABLE_JIT")
         self._values["cache_dir"] = os.environ.get("FUNCGRAD_CACHE_DIR") or None
+        # Tiered compilation (off by default): the first calls of a new jit signature run on the
+        # NumPy interpreter while Numba compiles in a background thread. Results can then differ
+        # in the last bits between early and later calls, so reproducible runs keep it off.
+        self._values["async_compile"] = _env_flag("FUNCGRAD_ASYNC_COMPILE")
 
     def update(self, name: str, value: Any) -> None:
         if name not in self._values:

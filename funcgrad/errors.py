@@ -11,17 +11,17 @@ import sys
 import traceback
 
 __all__ = [
+    "CheckpointError",
+    "ConcretizationError",
     "FuncgradError",
+    "FuncgradFloatingPointError",
+    "FuncgradIndexError",
     "FuncgradTypeError",
     "FuncgradValueError",
-    "ShapeError",
-    "FuncgradIndexError",
-    "ConcretizationError",
-    "UnexpectedTracerError",
-    "FuncgradFloatingPointError",
-    "CheckpointError",
-    "GraphvizNotFoundError",
     "GradientCheckError",
+    "GraphvizNotFoundError",
+    "ShapeError",
+    "UnexpectedTracerError",
     "user_frame",
     "user_location",
 ]

@@ -12,21 +12,22 @@ registered nodes are containers; everything else is a leaf.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
-from typing import Any, Callable, Iterable
 
 from .errors import FuncgradTypeError, FuncgradValueError, at_user_line
 
 __all__ = [
     "PyTreeDef",
-    "tree_flatten",
-    "tree_unflatten",
-    "tree_map",
-    "tree_leaves",
-    "tree_structure",
-    "register_pytree_node",
     "register_dataclass",
+    "register_pytree_node",
+    "tree_flatten",
+    "tree_leaves",
+    "tree_map",
+    "tree_structure",
+    "tree_unflatten",
     "treedef_is_leaf",
 ]
 
@@ -75,7 +76,7 @@ def _is_namedtuple(x) -> bool:
 class PyTreeDef:
     """The structure of a pytree: node kind, static data and children."""
 
-    __slots__ = ("kind", "aux", "children", "num_leaves", "_hash")
+    __slots__ = ("_hash", "aux", "children", "kind", "num_leaves")
 
     def __init__(self, kind, aux, children):
         self.kind = kind  # None for a leaf, else the container type

@@ -6,7 +6,7 @@ import numpy as np
 from ..core.interpreter import eval_graph
 
 
-def compile(graph):  # noqa: A001
+def compile(graph):
     consts = graph.consts
 
     def run(args):

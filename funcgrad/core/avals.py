@@ -13,7 +13,7 @@ _SHORT = {
 class ShapedArray:
     """The abstract value of an array: a shape tuple and a NumPy dtype."""
 
-    __slots__ = ("shape", "dtype")
+    __slots__ = ("dtype", "shape")
 
     def __init__(self, shape, dtype):
         self.shape = tuple(int(d) for d in shape)

@@ -23,7 +23,7 @@ class Var:
 class Literal:
     """A scalar constant written inline in the graph."""
 
-    __slots__ = ("val", "aval")
+    __slots__ = ("aval", "val")
 
     def __init__(self, val, aval: ShapedArray | None = None):
         self.val = val
@@ -40,7 +40,7 @@ class Literal:
 class Eqn:
     """``outvars = prim[params](inputs)``, with the user's source line if known."""
 
-    __slots__ = ("prim", "inputs", "params", "outvars", "source")
+    __slots__ = ("inputs", "outvars", "params", "prim", "source")
 
     def __init__(self, prim, inputs, params, outvars, source=None):
         self.prim = prim
@@ -103,7 +103,7 @@ class Graph:
     Graphviz text. Graphs compare and hash by structure (``fingerprint``).
     """
 
-    __slots__ = ("constvars", "consts", "invars", "eqns", "outvars", "_fingerprint", "show_source")
+    __slots__ = ("_fingerprint", "consts", "constvars", "eqns", "invars", "outvars", "show_source")
 
     def __init__(self, constvars, consts, invars, eqns, outvars):
         self.constvars = list(constvars)

@@ -1,9 +1,9 @@
 """The ``Primitive`` record: one operation with all of its rules side by side."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-registry: dict[str, "Primitive"] = {}
+registry: dict[str, Primitive] = {}
 
 
 class Primitive:
@@ -21,8 +21,19 @@ class Primitive:
       ``"opaque"``); ``"nondiff"`` primitives carry no gradient.
     """
 
-    __slots__ = ("name", "impl", "abstract_eval", "jvp", "vjp", "batch",
-                 "multiple_results", "kind", "differentiable", "effectful", "extra")
+    __slots__ = (
+        "abstract_eval",
+        "batch",
+        "differentiable",
+        "effectful",
+        "extra",
+        "impl",
+        "jvp",
+        "kind",
+        "multiple_results",
+        "name",
+        "vjp",
+    )
 
     def __init__(self, name: str, *, multiple_results: bool = False, kind: str = "opaque",
                  differentiable: bool = True, effectful: bool = False):

@@ -121,4 +121,4 @@ def avals_of(args):
     return [a.aval if isinstance(a, Tracer) else aval_of_value(a) for a in args]
 
 
-__all__ = ["GraphTrace", "GraphTracer", "trace_to_graph", "ShapedArray", "config"]
+__all__ = ["GraphTrace", "GraphTracer", "ShapedArray", "config", "trace_to_graph"]

@@ -31,7 +31,7 @@ from .primitive import Primitive
 
 
 class MainTrace:
-    __slots__ = ("level", "trace", "alive", "data", "name")
+    __slots__ = ("alive", "data", "level", "name", "trace")
 
     def __init__(self, level, trace_type, data, name):
         self.level = level
@@ -47,7 +47,7 @@ class MainTrace:
 class Trace:
     """Base class of the interpreters of a transformation."""
 
-    __slots__ = ("main", "level")
+    __slots__ = ("level", "main")
 
     def __init__(self, main):
         self.main = main

@@ -8,16 +8,30 @@ import numpy as _np
 
 from ..primitives import stop_gradient  # noqa: F401
 from . import linalg  # noqa: F401
-from ._creation import *  # noqa: F401,F403
+from ._creation import *
 from ._creation import array, asarray, eye  # noqa: F401
 from ._indexing import _IndexUpdateHelper
 from ._indexing import getitem as _getitem  # noqa: F401
 from ._linalg_ops import dot, einsum, inner, kron, matmul, outer, tensordot, trace, vdot  # noqa: F401
 from ._reductions import (  # noqa: F401
-    all, amax, amin, any, argmax, argmin, cumprod, cumsum, max, mean, min, prod, std, sum, var,
+    all,
+    amax,
+    amin,
+    any,
+    argmax,
+    argmin,
+    cumprod,
+    cumsum,
+    max,
+    mean,
+    min,
+    prod,
+    std,
+    sum,
+    var,
 )
-from ._shape import *  # noqa: F401,F403
-from ._ufuncs import *  # noqa: F401,F403
+from ._shape import *
+from ._ufuncs import *
 from ._ufuncs import abs, round  # noqa: F401
 
 float16 = _np.float16
@@ -53,5 +67,5 @@ def select(condlist, choicelist, default=0):
     """``numpy.select``: the first true condition picks its choice."""
     out = default
     for c, v in reversed(list(zip(condlist, choicelist))):
-        out = where(c, v, out)  # noqa: F405
+        out = where(c, v, out)
     return out

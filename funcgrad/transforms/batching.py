@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.trace import Trace, Tracer, bind, get_aval, innermost_concrete, new_main
 from ..core.avals import ShapedArray
+from ..core.trace import Trace, Tracer, bind, get_aval, innermost_concrete, new_main
 from ..errors import FuncgradTypeError, FuncgradValueError, at_user_line
 from ..tree_util import tree_flatten, tree_unflatten
 from ._args import as_input, as_output, fun_name
 
 
 class BatchTracer(Tracer):
-    __slots__ = ("val", "bdim")
+    __slots__ = ("bdim", "val")
 
     def __init__(self, trace, val, bdim):
         self._trace = trace

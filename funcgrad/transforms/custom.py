@@ -7,7 +7,7 @@ from ..core.trace import Tracer
 from ..errors import FuncgradTypeError, FuncgradValueError, at_user_line
 from ..tree_util import tree_flatten
 from ._args import as_input, zeros_like_leaf
-from .jvp import JVPTracer, JVPTrace
+from .jvp import JVPTrace, JVPTracer
 from .reverse import CustomRule, Node, ReverseTrace, RevTracer, vjp
 
 

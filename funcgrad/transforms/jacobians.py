@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.staging import trace_to_graph
 from ..core.interpreter import eval_graph
+from ..core.staging import trace_to_graph
 from ..core.trace import get_aval
 from ..tree_util import tree_flatten
 from ._args import as_input, as_output, check_float_args, dtype_of, fun_name, normalize_argnums

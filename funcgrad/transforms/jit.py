@@ -4,7 +4,6 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import os
 import threading
 import warnings
 from contextlib import contextmanager
@@ -24,12 +23,10 @@ log = logging.getLogger("funcgrad")
 
 _BACKENDS = ("cpu", "interpreter", "cuda")
 
-# Tiered compilation: the first calls of a new signature run on the NumPy interpreter while
-# Numba compiles in a background thread; later calls use the compiled code once it is ready.
-# ``fg.config.update("async_compile", False)`` (or FUNCGRAD_SYNC_COMPILE=1) compiles before the
-# first call returns instead.
-config._values.setdefault(
-    "async_compile", os.environ.get("FUNCGRAD_SYNC_COMPILE", "").strip().lower() not in ("1", "true", "yes", "on"))
+# Tiered compilation (``fg.config.update("async_compile", True)`` or FUNCGRAD_ASYNC_COMPILE=1):
+# the first calls of a new signature run on the NumPy interpreter while Numba compiles in a
+# background thread; later calls use the compiled code once it is ready. Off by default, since
+# interpreted and compiled results may differ in the last bits.
 
 
 def _leaf_array(x):
@@ -343,9 +340,11 @@ def _compile_in_background(entry, name):
 def jit(fun=None, *, static_argnums=(), static_argnames=(), device="cpu"):
     """Compile ``fun``: traced once per (shapes, dtypes, static values, pytree structure).
 
-    On ``device="cpu"`` the first calls of a new signature may run on the NumPy interpreter
-    while Numba compiles in a background thread (``fg.config.update("async_compile", False)``
-    compiles synchronously instead); results are the same either way.
+    On ``device="cpu"`` the first call of a new signature compiles with Numba (kernels are
+    cached on disk, so a later process skips code generation and LLVM). With
+    ``fg.config.update("async_compile", True)`` the first calls run on the NumPy interpreter
+    while Numba compiles in a background thread instead (lower latency; early and later calls
+    may then differ in the last bits).
 
     >>> import funcgrad as fg, funcgrad.numpy as fnp
     >>> @fg.jit

@@ -34,7 +34,7 @@ from ._args import (
 class Node:
     """One recorded application: ``rule`` maps output cotangents to input cotangents."""
 
-    __slots__ = ("prim", "params", "parents", "primals", "out", "nout", "source")
+    __slots__ = ("nout", "out", "params", "parents", "prim", "primals", "source")
 
     def __init__(self, prim, params, parents, primals, out, nout):
         self.prim = prim
@@ -46,7 +46,7 @@ class Node:
 
 
 class RevTracer(Tracer):
-    __slots__ = ("primal", "key")
+    __slots__ = ("key", "primal")
 
     def __init__(self, trace, primal, key):
         self._trace = trace
@@ -111,7 +111,7 @@ _config_values = config._values
 class CustomRule:
     """Stands in for a primitive on the tape when a custom VJP was given."""
 
-    __slots__ = ("vjp", "multiple_results", "name")
+    __slots__ = ("multiple_results", "name", "vjp")
 
     def __init__(self, vjp, name):
         self.vjp = vjp
