@@ -318,9 +318,9 @@ def _then_compile(entry, interpreted, name):
         entry.run = interpreted
         try:
             return interpreted(leaves)
-        finally:
+        finally:  # not a daemon: exiting waits for it (LLVM aborts if torn down mid-compile)
             threading.Thread(target=_compile_in_background, args=(entry, name), name="funcgrad-jit",
-                             daemon=True).start()
+                             daemon=False).start()
 
     return first
 
