@@ -232,7 +232,7 @@ def test_recurrent_layers_train_step_compiles_to_loops():
     check(f, params, x)
 
 
-# -- static scatters -----------------------------------------------------------------------------------
+# -- indexing ----------------------------------------------------------------------------------------
 def test_static_index_add_and_set():
     def f(x, v, w):
         a = x.at[1:3, ::-2].add(v)  # v (2, 2) into a reversed strided slice
@@ -246,6 +246,24 @@ def test_static_index_add_and_set():
     x, v, w = rand(18, 4, 4), rand(19, 2, 2), rand(20, 4)
     assert glue_names(f, x, v, w) == []
     check(f, x, v, w)
+
+
+def test_scalar_indices_in_loop_bodies_compile():
+    def f(x, k):
+        def body(i, c):
+            prev = c[i - 1, ::-1] * 0.5  # a traced index (negative at i = 0: wraps like NumPy)
+            return c.at[i].set(prev + x[k, i]).at[k, i].add(1.0)
+
+        return lax.fori_loop(0, x.shape[0], body, x)
+
+    x = rand(21, 4, 4)
+    assert glue_names(f, x, np.int64(2)) == []
+    check(f, x, np.int64(2))
+    check(f, x, np.int64(-1))
+    with pytest.raises(IndexError):
+        fg.jit(f)(x, np.int64(4))
+    with pytest.raises(IndexError):
+        fg.jit(f, device="interpreter")(x, np.int64(4))
 
 
 # -- structure: loops stay loops -------------------------------------------------------------------

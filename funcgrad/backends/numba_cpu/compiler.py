@@ -15,7 +15,7 @@ from .emit import Emitter, glue_eqns, glue_literals
 from .glue import _fix, make_glue
 
 _CODEGEN_FILES = ("plan.py", "emit.py", "lowering.py", "chunked.py", "kernels.py", "compiler.py", "loops.py",
-                  "vecmath.py", "scatter.py")
+                  "vecmath.py", "indexing.py")
 _codegen_version: str | None = None
 
 

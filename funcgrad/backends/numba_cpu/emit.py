@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.graph import Literal
-from . import chunked, loops, lowering, scatter
+from . import chunked, indexing, loops, lowering
 from .plan import Plan
 from .plan import _size as _prod
 
@@ -246,8 +246,8 @@ class Emitter:
     def emit_loop(self, grp, node):
         loops.emit(self, grp, node)
 
-    def emit_scatter(self, grp, node):
-        scatter.emit(self, grp, node)
+    def emit_index(self, grp, node):
+        indexing.emit(self, grp, node)
 
     def plain_array(self, v) -> bool:
         """A stored (or argument) array, read without any view in between."""

@@ -59,10 +59,10 @@ def _dot_macs(eqn) -> int:
 
 
 def classify(eqn, mode=None) -> str:
-    """'elem', 'reduce', 'view', 'reshape', 'dot', 'loop', 'scatter' (lowered) or 'glue'.
+    """'elem', 'reduce', 'view', 'reshape', 'dot', 'loop', 'index' (lowered) or 'glue'.
 
-    ``mode``: None (no loop or scatter nodes), "top" (control flow as loop nodes, see
-    ``loops.py``; static ``index_add``/``index_set`` as scatter nodes, ``scatter.py``) or "body"
+    ``mode``: None (no loop or index nodes), "top" (control flow as loop nodes, see ``loops.py``;
+    scatters, and gathers with scalar index operands, as index nodes, ``indexing.py``) or "body"
     (a loop body: the same, and every float contraction lowered).
     """
     prim = eqn.prim
@@ -78,10 +78,10 @@ def classify(eqn, mode=None) -> str:
     name = prim.name
     if name in _VIEW_PRIMS:
         return "view"
-    if mode is not None and name in ("index_add", "index_set"):
-        from .scatter import lowerable
+    if mode is not None and (name in ("index_add", "index_set") or (name == "getitem" and len(eqn.inputs) > 1)):
+        from .indexing import lowerable
 
-        return "scatter" if lowerable(eqn) else "glue"
+        return "index" if lowerable(eqn) else "glue"
     if name == "reshape":
         src, dst = eqn.inputs[0].aval.shape, eqn.outvars[0].aval.shape
         return "view" if _ones_only_reshape(src, dst) else "reshape"
@@ -308,10 +308,10 @@ class _SegmentPlanner:
                 self.need_stored(inf.base)
 
     def add(self, eqn, kind):
-        if kind in ("loop", "scatter"):
-            from . import loops, scatter
+        if kind in ("loop", "index"):
+            from . import indexing, loops
 
-            (loops if kind == "loop" else scatter).plan_node(self, eqn)
+            (loops if kind == "loop" else indexing).plan_node(self, eqn)
             return
         out = eqn.outvars[0]
         segi = self.seg.index
