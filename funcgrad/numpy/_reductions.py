@@ -40,6 +40,10 @@ def _sum_dtype(dt):
 
 def sum(a, axis=None, dtype=None, out=None, keepdims=False):
     """``numpy.sum``; small integer and bool inputs accumulate in int64 as in NumPy."""
+    if axis is None and dtype is None and out is None and not keepdims:
+        dt = getattr(a, "dtype", None)
+        if dt is not None and dt.kind == "f":  # the common case: a float array summed to a scalar
+            return P.reduce_sum(a, tuple(range(len(a.shape))))
     _no_out(out, "sum")
     a = _prep(a)
     shape = shape_of(a)

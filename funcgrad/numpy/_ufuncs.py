@@ -21,7 +21,9 @@ def _binary(p, name, float_only=False):
 
 def _unary_float(p, name):
     def f(x):
-        x, = promote_float(x)
+        dt = getattr(x, "dtype", None)
+        if dt is None or dt.kind != "f":
+            x, = promote_float(x)
         return p.bind(x)
 
     f.__name__ = name
