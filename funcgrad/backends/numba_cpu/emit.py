@@ -22,7 +22,7 @@ def _A(dt, nd):
     return _t.Array(_fd(np.dtype(dt)), nd, "C")
 
 
-_OPTS = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+_OPTS = dict(cache=True, nogil=True, error_model="numpy")  # no FMA contraction: results match NumPy
 from funcgrad.backends.numba_cpu.kernels import bmm_nt as _bmm, matmul as _mm  # noqa: E402, F401
 from funcgrad.backends.numba_cpu import vecmath as _vm  # noqa: E402, F401
 '''
