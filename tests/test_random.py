@@ -109,7 +109,15 @@ def test_jit_equals_eager(device):
     jitted = fg.jit(_draws, device=device)(k)
     for name in eager:
         assert jitted[name].dtype == eager[name].dtype, name
-        assert np.array_equal(jitted[name], eager[name]), name
+        if name in _THROUGH_TRANSCENDENTALS:
+            # the bits are identical; compiled log/exp are within an ulp or two of NumPy's libm
+            rtol = 8 * np.finfo(eager[name].dtype).eps
+            np.testing.assert_allclose(jitted[name], eager[name], rtol=rtol, atol=rtol, err_msg=name)
+        else:
+            assert np.array_equal(jitted[name], eager[name]), name
+
+
+_THROUGH_TRANSCENDENTALS = {"normal", "normal64", "truncated", "gumbel"}
 
 
 @pytest.mark.parametrize("device", DEVICES)
