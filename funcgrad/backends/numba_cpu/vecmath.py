@@ -3,16 +3,17 @@
 Numba lowers ``np.exp`` and friends on scalars to one libm call per element, which the loop
 vectoriser cannot widen. The functions here are branch-free range reductions followed by
 polynomial or rational approximations (the fdlibm/Cephes kernels), with the exponent arithmetic
-done on the bits of the floats, so LLVM inlines them into a loop and evaluates four float64
-lanes per instruction. Special values are handled by selects: exp overflows to ``inf`` and
-underflows through the subnormals to 0, log of 0/negative/inf/NaN and of subnormals follows
-IEEE, tanh saturates at +-1 and keeps the sign of zero, NaN propagates everywhere. Results are
-within 1 ulp of the correctly rounded value in float64 (``tests/test_vecmath.py`` measures it).
+done on the bits of the floats, so LLVM inlines them into a loop and evaluates four float64 (or
+eight float32) lanes per instruction. Special values are handled by selects: exp overflows to
+``inf`` and underflows through the subnormals to 0, log of 0/negative/inf/NaN and of subnormals
+follows IEEE, tanh saturates at +-1 and keeps the sign of zero, NaN propagates everywhere. Results
+are within 1 ulp of the correctly rounded value (tanh: 1.5 ulp); ``tests/test_vecmath.py``
+measures it.
 
 sin and cos reduce their argument by pi/2 with a three-part Cody-Waite constant, exact while
 ``|x| <= TRIG_MAX``; beyond it (and for +-inf) their result is meaningless and a caller falls
-back to libm (``trig_fallback(x)`` says when). The float32 functions evaluate the float64 ones
-and round once.
+back to libm (``trig_fallback(x)`` says when). float32 exp and tanh have float32 kernels;
+float32 log, sin and cos evaluate the float64 functions and round once.
 
 >>> import numpy as np
 >>> from numba import njit
@@ -241,23 +242,66 @@ def trig_fallback(x):
     return abs(x) > TRIG_MAX
 
 
-# -- float32: evaluated in float64, rounded once ------------------------------------------------------
+# -- float32 ----------------------------------------------------------------------------------------
+# exp and tanh, common in float32 models, run in float32 (eight lanes) with the Cephes expf/tanhf
+# kernels; log, sin and cos evaluate the float64 functions and round once.
+_F = np.float32
+_SHIFT32 = _F(12582912.0)  # 1.5 * 2**23
+_SHIFT32_BITS = np.int32(0x4B400000)
+_LOG2E32 = _F(1.44269504088896341)
+_LN2_HI32, _LN2_LO32 = _F(0.693359375), _F(-2.12194440e-4)  # 9 bits: n * _LN2_HI32 is exact
+_EXP32_LO, _EXP32_HI = _F(-104.0), _F(89.0)
+_P0, _P1, _P2 = _F(1.9875691500e-4), _F(1.3981999507e-3), _F(8.3334519073e-3)
+_P3, _P4, _P5 = _F(4.1665795894e-2), _F(1.6666665459e-1), _F(5.0000001201e-1)
+_T0, _T1, _T2 = _F(-5.70498872745e-3), _F(2.06390887954e-2), _F(-5.37397155531e-2)
+_T3, _T4 = _F(1.33314422036e-1), _F(-3.33332819422e-1)
+
+
+@njit(**_INLINE)
+def _pow2_32(k):
+    """2.0 ** k in float32 for -126 <= k <= 127."""
+    return np.int32((k + np.int32(127)) << np.int32(23)).view(np.float32)
+
+
+@njit(**_INLINE)
+def _exp32_core(x):
+    """e ** x for float32 ``x`` in [-104, 89] (NaN passes through)."""
+    t = x * _LOG2E32 + _SHIFT32
+    n = t - _SHIFT32
+    k = np.int32(np.float32(t).view(np.int32) - _SHIFT32_BITS)
+    hi = x - n * _LN2_HI32  # exact
+    lo = n * _LN2_LO32
+    r = hi - lo
+    c = (hi - r) - lo  # the rounding error of r
+    p = ((((_P0 * r + _P1) * r + _P2) * r + _P3) * r + _P4) * r + _P5
+    p = _F(1.0) + (r + (p * (r * r) + c))
+    k1 = np.int32(k >> np.int32(1))
+    return (p * _pow2_32(k1)) * _pow2_32(np.int32(k - k1))
+
+
 @njit(**_PUBLIC)
 def exp32(x):
     """``e ** x`` in float32 (within 1 ulp)."""
-    return np.float32(exp64(np.float64(x)))
+    xc = _EXP32_LO if x < _EXP32_LO else x  # noqa: FURB136  (keeps NaN)
+    xc = _EXP32_HI if xc > _EXP32_HI else xc  # noqa: FURB136
+    return _exp32_core(xc)
+
+
+@njit(**_PUBLIC)
+def tanh32(x):
+    """Hyperbolic tangent in float32 (within 1.5 ulp; +-1 beyond |x| = 9.02, ``tanh(-0.) = -0.``)."""
+    z = abs(x)
+    z = _F(9.5) if z > _F(9.5) else z  # noqa: FURB136  (keeps NaN)
+    s = z * z
+    small = ((((_T0 * s + _T1) * s + _T2) * s + _T3) * s + _T4) * s * z + z
+    large = _F(1.0) - _F(2.0) / (_exp32_core(z + z) + _F(1.0))
+    return math.copysign(small if z < _F(0.625) else large, x)
 
 
 @njit(**_PUBLIC)
 def log32(x):
     """Natural logarithm in float32 (within 1 ulp)."""
     return np.float32(log64(np.float64(x)))
-
-
-@njit(**_PUBLIC)
-def tanh32(x):
-    """Hyperbolic tangent in float32 (within 1 ulp)."""
-    return np.float32(tanh64(np.float64(x)))
 
 
 @njit(**_PUBLIC)
