@@ -219,7 +219,7 @@ def eval_primitive(prim, args, params):
         raise
     except (ValueError, TypeError, IndexError, ArithmeticError) as exc:
         raise impl_error(prim, args, params, exc) from None
-    if config._values["debug_nans"]:
+    if _config_values["debug_nans"]:
         _check_nans(prim, args, out)
     return out
 

@@ -155,6 +155,10 @@ around = round
 
 def power(x, y):
     """``x ** y``. An integer exponent uses repeated multiplication (exact for negative bases)."""
+    if y == 2 and type(y) is int:
+        dt = getattr(x, "dtype", None)
+        if dt is not None and dt.kind == "f":  # the common case, x ** 2 of a float array
+            return E.square_p.bind(x)
     x = asarray_arg(x)
     if isinstance(y, (int, np.integer)) and not isinstance(y, bool):
         if isinstance(x, (int, float)):

@@ -293,12 +293,15 @@ def vjp(fun, *primals, has_aux=False):
 def _value_and_grad_impl(fun, argnums, has_aux, transform, args, kwargs):
     single, nums = normalize_argnums(argnums, len(args), fun, transform)
     check_float_args(fun, args, nums, transform)
-    leaves, in_def = tree_flatten(tuple(args[i] for i in nums))
-    leaves = [as_input(p) for p in leaves]
+    if single and type(args[nums[0]]) is np.ndarray:  # one array argument: no pytree to flatten
+        leaves, in_def = [args[nums[0]]], None
+    else:
+        leaves, in_def = tree_flatten(tuple(args[i] for i in nums))
+        leaves = [as_input(p) for p in leaves]
 
     def flat_fun(*dyn_leaves):
         full = list(args)
-        for i, a in zip(nums, in_def.unflatten(dyn_leaves)):
+        for i, a in zip(nums, dyn_leaves if in_def is None else in_def.unflatten(dyn_leaves)):
             full[i] = a
         out = fun(*full, **kwargs)
         aux = None
@@ -318,8 +321,11 @@ def _value_and_grad_impl(fun, argnums, has_aux, transform, args, kwargs):
         raise FuncgradTypeError(at_user_line(
             f"{transform}: {fun_name(fun)} returned a {dtype_of(out)} value; grad needs a float output"))
     grads = backward_fn([_one(out.dtype)], checked=True)
-    g = in_def.unflatten([as_output(x) for x in grads])
-    g = g[0] if single else g
+    if in_def is None:
+        g = as_output(grads[0])
+    else:
+        g = in_def.unflatten([as_output(x) for x in grads])
+        g = g[0] if single else g
     out = as_output(out)
     if has_aux:
         return (out, aux), g
