@@ -155,7 +155,7 @@ around = round
 
 def power(x, y):
     """``x ** y``. An integer exponent uses repeated multiplication (exact for negative bases)."""
-    if y == 2 and type(y) is int:
+    if type(y) is int and y == 2:
         dt = getattr(x, "dtype", None)
         if dt is not None and dt.kind == "f":  # the common case, x ** 2 of a float array
             return E.square_p.bind(x)
