@@ -250,15 +250,7 @@ def _primitive_bind(prim, *args, **params):
     for a in args:
         if isinstance(a, Tracer):
             return bind(prim, args, params)
-    try:
-        out = prim.impl(*args, **params)
-    except FuncgradError:
-        raise
-    except (ValueError, TypeError, IndexError, ArithmeticError) as exc:
-        raise impl_error(prim, args, params, exc) from None
-    if _config_values["debug_nans"]:
-        _check_nans(prim, args, out)
-    return out
+    return eval_primitive(prim, args, params)
 
 
 Primitive.bind = _primitive_bind
