@@ -20,6 +20,7 @@ class Config:
         "disable_jit": False,
         "cache_dir": None,
         "async_compile": False,
+        "num_threads": None,
     }
 
     def __init__(self) -> None:
@@ -32,6 +33,8 @@ class Config:
         # NumPy interpreter while Numba compiles in a background thread. Results can then differ
         # in the last bits between early and later calls, so reproducible runs keep it off.
         self._values["async_compile"] = _env_flag("FUNCGRAD_ASYNC_COMPILE")
+        # Threads of compiled programs (the caller included); None: FUNCGRAD_NUM_THREADS, else
+        # every core this process may use (backends/numba_cpu/threads.py).
 
     def update(self, name: str, value: Any) -> None:
         if name not in self._values:

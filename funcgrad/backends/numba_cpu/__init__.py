@@ -11,4 +11,8 @@ How a graph is partitioned and lowered is described in ``plan.py``; the source g
 it in ``emit.py``; the disk cache in ``funcgrad/backends/cache.py``. Importing this package
 does not import Numba: the first ``compile`` does.
 """
+from . import threads
+
+threads.before_numba_import()
+
 from .compiler import compile, stats  # noqa: F401

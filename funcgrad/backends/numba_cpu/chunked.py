@@ -8,42 +8,34 @@ GIL).
 """
 from __future__ import annotations
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
-from . import lowering
+from . import lowering, threads
 
 CHUNK = 8192
+PART_BLOCKS = 8  # blocks of CHUNK elements per task of the pool
+MAX_PARTS = 64
 _REDUCE_UFUNC = {"sum": "np.add", "prod": "np.multiply", "max": "np.maximum", "min": "np.minimum"}
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
 
 
-def n_threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
+def parts(n0: int, rows: int) -> list[tuple[int, int]]:
+    """A split of ``range(n0)`` in multiples of ``rows`` that depends on the sizes only (never on
+    the thread count), so partial reductions combine in the same order on any machine."""
+    blocks = -(-n0 // rows)
+    per = max(PART_BLOCKS, -(-blocks // MAX_PARTS)) * rows
+    return [(lo, min(lo + per, n0)) for lo in range(0, n0, per)] or [(0, n0)]
 
 
 def run_rows(work, n0: int, rows: int):
-    """``[work(lo, hi), ...]`` over a split of ``range(n0)`` in multiples of ``rows``, on threads."""
-    global _pool
-    parts = min(n_threads(), max(1, n0 // rows))
-    if parts == 1:
-        return [work(0, n0)]
-    per = -(-n0 // parts)
-    per = -(-per // rows) * rows
-    bounds = [(lo, min(lo + per, n0)) for lo in range(0, n0, per)]
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=n_threads(), thread_name_prefix="funcgrad")
-    futures = [_pool.submit(work, lo, hi) for lo, hi in bounds[1:]]
-    first = work(*bounds[0])
-    return [first] + [f.result() for f in futures]
+    """``[work(lo, hi), ...]`` over ``parts(n0, rows)``, on funcgrad's pool (``threads.py``)."""
+    bounds = parts(n0, rows)
+    results = [None] * len(bounds)
+
+    def task(i):
+        results[i] = work(*bounds[i])
+
+    threads.parallel_for(task, len(bounds))
+    return results
 
 
 def supported(eqn) -> bool:

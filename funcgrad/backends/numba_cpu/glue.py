@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...primitives.linalg import dot_general_impl, parse_spec
+from . import gemm
 
 
 def _fix(x, dtype):
@@ -39,6 +40,11 @@ def matmul_plan(spec, ndim_a, ndim_b):
     return None
 
 
+def _contracted(spec) -> str:
+    a, b, out = parse_spec(spec)
+    return next(c for c in a if c in b and c not in out)
+
+
 def make_dot(eqn):
     """A BLAS-backed callable for a ``dot_general`` equation; operands are never copied when
     the contraction is a (transposed) matrix product."""
@@ -52,9 +58,12 @@ def make_dot(eqn):
     if nda == 1 and ndb == 1:
         return lambda x, y: np.asarray(np.dot(x, y), dtype=dtype)
     if nda == 2 and ndb == 2:
+        m, n = eqn.outvars[0].aval.shape
+        k = eqn.inputs[0].aval.shape[parse_spec(spec)[0].index(_contracted(spec))]
+        dot = gemm.Product(m, n, k, dtype) if gemm.supported(dtype) else np.dot
         if swap:
-            return lambda x, y: np.dot(y.T if ta else y, x.T if tb else x)
-        return lambda x, y: np.dot(x.T if ta else x, y.T if tb else y)
+            return lambda x, y: dot(y.T if ta else y, x.T if tb else x)
+        return lambda x, y: dot(x.T if ta else x, y.T if tb else y)
     if swap:  # vector-matrix: y is the matrix
         return lambda x, y: np.dot(y.T if ta else y, x)
     return lambda x, y: np.dot(x.T if ta else x, y)
