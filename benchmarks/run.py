@@ -30,7 +30,16 @@ def calibrate(fn, target):
     return max(1, min(100_000, int(target / max(once, 1e-7))))
 
 
-def measure(impls, reps, target):
+SETTLE = 0.25  # seconds of idling before each timed block
+
+
+def measure(impls, reps, target, settle=SETTLE):
+    """Medians of ``reps`` interleaved blocks of about ``target`` seconds per implementation.
+
+    Each block starts after ``settle`` seconds of idling, so that the thread pools the previous
+    implementation used (OpenBLAS spins for about 0.1 s after a threaded call) are asleep again
+    and every implementation starts its block on the same quiet machine.
+    """
     for fn in impls.values():  # warm-up: compile, fill caches
         fn()
         fn()
@@ -39,6 +48,7 @@ def measure(impls, reps, target):
     for _ in range(reps):
         for name, fn in impls.items():
             n = sizes[name]
+            time.sleep(settle)
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()
