@@ -46,6 +46,12 @@ class Config:
                 + (f"; did you mean {close[0]!r}?" if close else "")
                 + " Known options: " + ", ".join(sorted(self._values))
             ))
+        if name == "num_threads" and value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise FuncgradValueError(at_user_line(
+                f"config.update: num_threads must be a whole number of threads >= 0 (0: every core this "
+                f"process may use) or None (FUNCGRAD_NUM_THREADS, else every core), got {value!r}"
+            ))
         self._values[name] = value
 
     def __getattr__(self, name: str) -> Any:

@@ -279,6 +279,11 @@ def unknown_config_option():
     fg.config.update("debug_nan", True)  # <-
 
 
+@mistake(ValueError, "config.update", "num_threads", "whole number", "'four'")
+def thread_count_that_is_not_a_number():
+    fg.config.update("num_threads", "four")  # <-
+
+
 @mistake(TypeError, "random.normal", "PRNG key", "shape (3,)", "float64", "random.key(seed)")
 def array_passed_where_a_key_is_expected():
     x = np.ones(3)

@@ -57,9 +57,9 @@ def test_bad_thread_count_is_a_clear_error(monkeypatch, num_threads, bad):
     with pytest.raises(FuncgradValueError, match="FUNCGRAD_NUM_THREADS must be a whole number"):
         threads.count()
     monkeypatch.delenv("FUNCGRAD_NUM_THREADS")
-    num_threads(-2)
-    with pytest.raises(FuncgradValueError, match="config num_threads must be a whole number"):
-        threads.count()
+    for value in (-2, 1.5, "2", True):
+        with pytest.raises(FuncgradValueError, match="num_threads must be a whole number"):
+            num_threads(value)
 
 
 def test_mpi_ranks_share_the_cores(monkeypatch):
@@ -242,16 +242,23 @@ def test_products_from_several_threads_at_once(num_threads):
     assert not bad
 
 
-def test_blas_runs_single_threaded_inside_products_and_is_restored():
+def test_blas_runs_single_threaded_inside_products():
+    """SciPy's own BLAS copy stays at one thread; a BLAS shared with NumPy is restored."""
     from threadpoolctl import threadpool_info
 
     blas = threads.single_threaded_blas()
     before = {p["filepath"]: p["num_threads"] for p in threadpool_info()}
     inside = blas.run(lambda: {p["filepath"]: p["num_threads"] for p in threadpool_info()})
     after = {p["filepath"]: p["num_threads"] for p in threadpool_info()}
-    assert after == before
-    for lib in blas.libs:
+    for lib in blas.private + blas.shared:
         assert inside[lib.filepath] == 1
+    for lib in blas.private:
+        assert after[lib.filepath] == 1
+    for lib in blas.shared:
+        assert after[lib.filepath] == before[lib.filepath]
+    numpy_libs = [f for f in before if "numpy" in f]
+    for f in numpy_libs if blas.private else []:
+        assert after[f] == before[f]  # NumPy's own BLAS is never touched
 
 
 def test_thread_count_reaches_a_fresh_process():

@@ -131,7 +131,8 @@ class _Plan:
         self.dims = np.array(dims, np.int32)
         self.offsets = np.array(offsets, np.uint64)
         self.routine = _routine(prod.dtype)
-        self.kind = 0 if prod.dtype == np.float32 else 1
+        self.job = (np.uint64(0 if prod.dtype == np.float32 else 1), np.uint64(len(dims)),
+                    np.uint64(self.dims.ctypes.data), np.uint64(self.offsets.ctypes.data), self.args)
         self.blas = threads.single_threaded_blas()
         a, d = [int(x) for x in self.args], self.dims.ctypes.data
         self.calls = [((a[0], a[1], d + 8 * t, d + 8 * t + 4, a[2], a[3]), a[5], a[6], (a[4],), a[7],
@@ -149,7 +150,7 @@ class _Plan:
         if workers is None:
             self.blas.run(self._serial, pp, pq, pc)
         else:
-            self.blas.run(workers.run, self.kind, self.dims, self.offsets, self.args, pp, pq, pc)
+            self.blas.run(workers.run, self.job, pp, pq, pc)
 
     def _serial(self, pp: int, pq: int, pc: int) -> None:
         for t in range(len(self.calls)):

@@ -244,9 +244,15 @@ def parallel_for(fn, n: int) -> None:
 
 # -- BLAS: single-threaded inside funcgrad's tasks -----------------------------------------------
 class _Blas:
-    """The BLAS behind ``scipy.linalg.cython_blas``, which compiled products call: its own copy
-    when SciPy bundles one (wheels), else the library it shares with NumPy. ``run`` sets it to
-    one thread for the length of a call and restores the user's setting afterwards."""
+    """The BLAS behind ``scipy.linalg.cython_blas``, which compiled products call, kept on one
+    thread while they run.
+
+    SciPy's wheels bundle a copy of OpenBLAS that only SciPy (and Numba's ``np.dot``) use: it is
+    set to one thread and left there (raising an OpenBLAS's thread count wakes its threads, which
+    costs more than a tile; a program that raises it again gets it lowered at the next product).
+    A library that SciPy shares with NumPy (a system or conda BLAS) is set to one thread around
+    each product and restored afterwards, so the user's NumPy code keeps its threads.
+    """
 
     def __init__(self):
         import scipy
@@ -255,20 +261,23 @@ class _Blas:
 
         scipy_dirs = (os.path.dirname(scipy.__file__), os.path.dirname(scipy.__file__) + ".libs")
         libs = ThreadpoolController().select(user_api="blas").lib_controllers
-        private = [lib for lib in libs if lib.filepath.startswith(scipy_dirs)]
-        self.libs = private or libs
+        self.private = [lib for lib in libs if lib.filepath.startswith(scipy_dirs)]
+        self.shared = [] if self.private else libs
 
     def run(self, fn, *args):
         """``fn(*args)`` with that BLAS on one thread."""
-        saved = [lib.get_num_threads() for lib in self.libs]
+        for lib in self.private:
+            if lib.get_num_threads() != 1:
+                lib.set_num_threads(1)
+        saved = [lib.get_num_threads() for lib in self.shared]
         if all(n == 1 for n in saved):
             return fn(*args)
-        for lib in self.libs:
+        for lib in self.shared:
             lib.set_num_threads(1)
         try:
             return fn(*args)
         finally:
-            for lib, n in zip(self.libs, saved):
+            for lib, n in zip(self.shared, saved):
                 lib.set_num_threads(n)
 
 

@@ -137,10 +137,22 @@ def _serve(ctrl, sgemm, dgemm, seen, spin, poll, nap):
 
 
 @njit(nogil=True, cache=True)
-def _publish(ctrl):
-    """Open the job whose fields are set: its tiles can be claimed from now on."""
-    seq = ctrl[SEQ] + np.uint64(1)
-    _store(ctrl, CLAIM, seq << np.uint64(32))
+def _publish(ctrl, kind, ntiles, dims, offsets, pp, pq, pc, args):
+    """Describe a job and open it: its tiles can be claimed from the last store on."""
+    seq = ctrl[SEQ]
+    _store(ctrl, CLAIM, (seq << np.uint64(32)) | _CLOSED)  # a late worker of the last job claims nothing
+    ctrl[DONE] = 0
+    ctrl[NTILES] = ntiles
+    ctrl[KIND] = kind
+    ctrl[DIMS] = dims
+    ctrl[OFFSETS] = offsets
+    ctrl[PP] = pp
+    ctrl[PQ] = pq
+    ctrl[PC] = pc
+    for i in range(8):
+        ctrl[ARGS + i] = args[i]
+    seq += np.uint64(1)
+    _store(ctrl, CLAIM, seq << np.uint64(32))  # sequentially consistent: the fields above come first
     _store(ctrl, SEQ, seq)
     return seq
 
@@ -187,22 +199,15 @@ class Workers:
                     self.parked.wait()
                 self.n_parked -= 1
 
-    def run(self, kind: int, dims: np.ndarray, offsets: np.ndarray, args: np.ndarray, pp: int, pq: int,
-            pc: int) -> None:
-        """The tiles of one product (``kind`` 0: float32, 1: float64); ``dims`` (int32, one (m, n)
-        per tile), ``offsets`` (uint64, three byte offsets per tile) and ``args`` (uint64, the
-        shared arguments' addresses) stay alive until it returns."""
+    def run(self, job: tuple, pp: int, pq: int, pc: int) -> None:
+        """The tiles of one product. ``job`` is ``(kind, ntiles, dims, offsets, args)`` as uint64:
+        kind 0 for float32 and 1 for float64, the tile count, the addresses of the tiles' (m, n)
+        (int32 pairs) and byte offsets (uint64 triples), and ``args``, a uint64 array of the shared
+        arguments' addresses; all of it stays alive until this returns. ``pp``, ``pq``, ``pc``
+        are the addresses of the two operands and the result."""
         with self.lock:
             c = self.ctrl
-            c[CLAIM] = (c[SEQ] << np.uint64(32)) | _CLOSED  # a late worker of the last job claims nothing
-            c[DONE] = 0
-            c[NTILES] = len(dims)
-            c[KIND] = kind
-            c[DIMS] = dims.ctypes.data
-            c[OFFSETS] = offsets.ctypes.data
-            c[PP], c[PQ], c[PC] = pp, pq, pc
-            c[ARGS:ARGS + 8] = args
-            seq = _publish(c)
+            seq = _publish(c, *job[:4], np.uint64(pp), np.uint64(pq), np.uint64(pc), job[4])
             if self.n_parked:
                 with self.parked:
                     self.parked.notify_all()
