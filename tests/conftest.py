@@ -6,7 +6,10 @@ deadlines (a shared 2-core machine has noisy timings), no example database. Choo
 """
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+import funcgrad as fg
 
 settings.register_profile(
     "ci", deadline=None, derandomize=True, database=None, print_blob=True,
@@ -14,3 +17,12 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def private_cache(tmp_path):
+    """A compile cache folder of the test's own (``fg.config`` cache_dir), restored afterwards."""
+    old = fg.config.cache_dir
+    fg.config.update("cache_dir", str(tmp_path))
+    yield tmp_path
+    fg.config.update("cache_dir", old)

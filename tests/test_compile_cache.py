@@ -12,7 +12,7 @@ import pytest
 import funcgrad as fg
 import funcgrad.numpy as fnp
 from funcgrad.backends import cache
-from funcgrad.backends.numba_cpu import compiler, plan
+from funcgrad.backends.numba_cpu import compiler
 
 SCRIPT = textwrap.dedent("""
     import json, sys
@@ -50,8 +50,8 @@ def run_script(tmp_path, n=1):
 def test_second_process_loads_the_disk_cache_without_codegen_or_llvm(tmp_path):
     (first,) = run_script(tmp_path)
     (second,) = run_script(tmp_path)
-    assert first["stats"]["codegen"] == 1 and first["misses"] >= 1
-    assert second["stats"]["codegen"] == 0 and second["stats"]["disk_loads"] == 1
+    assert first["stats"]["codegen"] >= 1 and first["misses"] >= 1
+    assert second["stats"]["codegen"] == 0 and second["stats"]["disk_loads"] == first["stats"]["codegen"]
     assert second["misses"] == 0 and second["hits"] >= 1
     assert second["out"] == first["out"]
 
@@ -60,28 +60,22 @@ def test_two_processes_compiling_the_same_function_at_once_both_succeed(tmp_path
     a, b = run_script(tmp_path, n=2)
     assert a["out"] == b["out"]
     entries = list((tmp_path / "fg" / "kernels").glob("fgk_*.py"))
-    assert len(entries) == 1
-    assert cache._verify(entries[0].read_text()) is not None
+    assert len(entries) == a["stats"]["codegen"] + a["stats"]["disk_loads"] >= 1
+    assert all(cache._verify(e.read_text()) is not None for e in entries)
     assert not list((tmp_path / "fg" / "kernels").glob("*.tmp"))
 
 
-@pytest.fixture
-def private_cache(tmp_path):
-    old = fg.config.cache_dir
-    fg.config.update("cache_dir", str(tmp_path))
-    yield tmp_path
-    fg.config.update("cache_dir", old)
 
 
 def graph_and_entry():
     x = np.linspace(-1, 1, 6)
     graph = fg.make_graph(lambda x: fnp.exp(x) * 3.0 + fnp.sum(x * x))(x)
-    key = compiler.structure_key(graph, plan.splat_consts(graph))
+    (key,) = compiler.lower(graph).keys
     return graph, x, key, cache.entry_path(key)
 
 
 def forget(key):
-    compiler._modules.pop(key, None)
+    compiler._kernels.pop(key, None)
     sys.modules.pop(f"funcgrad_kernel_{key[:40]}", None)
 
 
@@ -102,7 +96,7 @@ def test_damaged_entry_is_rebuilt_with_a_warning(private_cache):
 def test_entry_that_does_not_parse_is_rebuilt_with_a_warning(private_cache):
     graph, x, key, path = graph_and_entry()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(cache._checked("def make_run(:\n"))  # checksum fine, source broken
+    path.write_text(cache._checked("def kernel(:\n"))  # checksum fine, source broken
     forget(key)
     with pytest.warns(RuntimeWarning, match="does not parse"):
         run = compiler.compile(graph)

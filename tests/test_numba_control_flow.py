@@ -356,8 +356,7 @@ def test_results_never_alias_constants_or_arguments():
 
 # -- the compile cache -------------------------------------------------------------------------------
 def _key(f, *args):
-    graph = loops.hoist(fg.make_graph(f)(*args))
-    return compiler.structure_key(graph, planmod.splat_consts(graph))
+    return compiler.lower(fg.make_graph(f)(*args)).key()
 
 
 def test_cache_key_covers_sub_graphs_not_constant_values():

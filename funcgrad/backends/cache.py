@@ -94,12 +94,9 @@ def _import(path: Path, name: str):
     return module
 
 
-def load_module(key: str, make_source: Callable[[], str]):
-    """Import the cache entry for ``key``, generating it with ``make_source()`` when it is
-    missing or damaged. Returns ``(module, generated)``."""
-    name = f"funcgrad_kernel_{key[:40]}"
-    if name in sys.modules:
-        return sys.modules[name], False
+def ensure(key: str, make_source: Callable[[], str]) -> bool:
+    """Make sure the entry for ``key`` exists and is intact, writing ``make_source()`` when it is
+    missing or damaged (with a warning); True when it was written."""
     path = entry_path(key)
     raw = _read(path)
     generated = False
@@ -108,12 +105,35 @@ def load_module(key: str, make_source: Callable[[], str]):
         generated = True
     elif _verify(raw) is None:
         warnings.warn(f"funcgrad: compile cache entry {path} is damaged (checksum mismatch); rebuilding it",
-                      RuntimeWarning, stacklevel=3)
+                      RuntimeWarning, stacklevel=4)
         _write(path, make_source(), replace=True)
         generated = True
     if _verify(_read(path) or "") is None:  # lost a race with a writer of a damaged file
         _write(path, make_source(), replace=True)
         generated = True
+    return generated
+
+
+def module_name(key: str) -> str:
+    return f"funcgrad_kernel_{key[:40]}"
+
+
+def import_entry(key: str):
+    """Import the (existing) entry for ``key`` as a module."""
+    name = module_name(key)
+    if name in sys.modules:
+        return sys.modules[name]
+    return _import(entry_path(key), name)
+
+
+def load_module(key: str, make_source: Callable[[], str]):
+    """Import the cache entry for ``key``, generating it with ``make_source()`` when it is
+    missing or damaged. Returns ``(module, generated)``."""
+    name = module_name(key)
+    if name in sys.modules:
+        return sys.modules[name], False
+    generated = ensure(key, make_source)
+    path = entry_path(key)
     try:
         return _import(path, name), generated
     except SyntaxError as exc:

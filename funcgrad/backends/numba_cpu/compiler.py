@@ -1,21 +1,24 @@
-"""Compile a graph: plan it, find or generate its module in the cache, bind the glue."""
+"""Compile a graph: plan it, write its groups as canonical kernels, find each in the memory or
+disk cache (or compile it), and bind them and the glue into the runner."""
 from __future__ import annotations
 
+import builtins
 import hashlib
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ...core.graph import Graph
 from .. import cache
-from . import loops
+from . import loops, precompile
 from . import plan as planmod
-from .emit import Emitter, glue_eqns, glue_literals
+from .emit import HEADER, Emitter, call_values, glue_eqns, glue_literals
 from .glue import _fix, make_glue
 
-_CODEGEN_FILES = ("plan.py", "emit.py", "lowering.py", "chunked.py", "kernels.py", "compiler.py", "loops.py",
-                  "vecmath.py", "indexing.py")
+_CODEGEN_FILES = ("plan.py", "emit.py", "canonical.py", "lowering.py", "chunked.py", "kernels.py", "compiler.py",
+                  "loops.py", "vecmath.py", "indexing.py")
 _codegen_version: str | None = None
 
 
@@ -30,68 +33,130 @@ def codegen_version() -> str:
         _codegen_version = h.hexdigest()[:16]
     return _codegen_version
 
+
 stats = {"codegen": 0, "disk_loads": 0, "memory_hits": 0, "compiles": 0}
-_modules: dict = {}
+_kernels: dict = {}  # kernel key -> compiled function
 _lock = threading.RLock()
 
 
-def structure_key(graph: Graph, splats: dict) -> str:
-    """A hash of everything the generated source depends on (not the constants' values,
-    which are passed as arguments, except the splatted ones, which are inlined)."""
+def kernel_key(text: str) -> str:
+    """The cache key of a canonical kernel: its text and everything its machine code depends on."""
     from importlib.metadata import version
 
     import funcgrad
 
-    shell = Graph(graph.constvars, [np.zeros(0, v.aval.dtype) for v in graph.constvars],
-                  graph.invars, graph.eqns, graph.outvars)
-    h = hashlib.sha256(shell.fingerprint().encode())
-    for v in graph.constvars:
-        lit = splats.get(id(v))
-        h.update(b"-" if lit is None else repr(np.asarray(lit.val).item()).encode())
-    prims = sorted({e.prim.name: e.prim for e in loops.all_eqns(graph)}.items())
-    for name, p in prims:
-        h.update(f"{name}:{p.kind}:{p.extra.get('numba')}:{p.multiple_results}:{p.effectful};".encode())
+    h = hashlib.sha256(text.encode())
     h.update(f"{codegen_version()}:{funcgrad.__version__}:{version('numba')}:{np.__version__}".encode())
-    h.update(f"{planmod.DOT_INLINE_MAX}:{planmod.PARALLEL_MIN}:{planmod.CHUNKED_MIN}".encode())
     return h.hexdigest()
 
 
-def in_memory(graph: Graph) -> bool:
-    """Whether ``compile(graph)`` would find its module already loaded (a fast compile)."""
+@dataclass
+class Program:
+    """A graph lowered to canonical kernels (``kernels``, one per group of ``emitter``) and the
+    runner that calls them (``runner``, Python source of ``make_run``)."""
+    plan: object
+    emitter: Emitter
+    kernels: list
+    runner: str
+
+    @property
+    def keys(self) -> list:
+        return [kernel_key(k.text) for k in self.kernels]
+
+    def key(self) -> str:
+        """A hash of everything the compiled program depends on (the kernels, the sizes and
+        constants their calls pass, the runner), not the values of the graph's constants except
+        splatted ones."""
+        h = hashlib.sha256(self.runner.encode())
+        for k in self.kernels:
+            h.update(kernel_key(k.text).encode())
+            h.update(repr([(kind, a) for kind, a in k.args if kind != "var"]).encode())
+        for lit in self.plan.splats.values():
+            h.update(repr(np.asarray(lit.val).item()).encode())
+        return h.hexdigest()
+
+
+def lower(graph: Graph) -> Program:
+    """Plan ``graph`` (control-flow constants hoisted) and write its kernels and runner."""
     graph = loops.hoist(graph)
-    return structure_key(graph, planmod.splat_consts(graph)) in _modules
+    plan = planmod.make_plan(graph, mode="top")
+    em = Emitter(plan).build()
+    kernels = em.kernels()
+    return Program(plan, em, kernels, em.runner_text(em.var_by_id(), kernels))
 
 
-def load(plan):
-    """The compiled module for ``plan`` (from memory, disk, or freshly generated)."""
-    key = structure_key(plan.graph, plan.splats)
+def in_memory(graph: Graph) -> bool:
+    """Whether every kernel ``compile(graph)`` needs is already loaded (a fast compile)."""
+    return all(k in _kernels for k in lower(graph).keys)
+
+
+def _source(text: str) -> str:
+    return HEADER + "\n\n" + text
+
+
+def load_kernel(text: str):
+    """The compiled function of a canonical kernel (from memory, the disk cache, or compiled)."""
+    key = kernel_key(text)
     with _lock:
-        mod = _modules.get(key)
-        if mod is not None:
+        fn = _kernels.get(key)
+        if fn is not None:
             stats["memory_hits"] += 1
-            return mod
+            return fn
 
         def make_source():
             stats["codegen"] += 1
-            return Emitter(plan).build().source()
+            return _source(text)
 
         mod, generated = cache.load_module(key, make_source)
-        if not generated:
+        if not generated and key not in _written:
             stats["disk_loads"] += 1
-        _modules[key] = mod
-        return mod
+        fn = _kernels[key] = mod.kernel
+        return fn
+
+
+_written: set = set()  # keys of the entries this process wrote ahead of compiling them
+
+
+def load_kernels(kernels) -> list:
+    """The compiled functions of ``kernels``; when several are new, part of them is compiled by
+    a forked process at the same time (``precompile.py``)."""
+    todo: dict = {}
+    for k in kernels:
+        key = kernel_key(k.text)
+        if key not in _kernels and key not in todo and not cache.entry_path(key).exists():
+            todo[key] = k.text
+    if len(todo) >= 2 and precompile.enabled():
+        for key, text in todo.items():
+            if cache.ensure(key, lambda text=text: _source(text)):
+                stats["codegen"] += 1
+                _written.add(key)
+        mine, theirs = precompile.split(list(todo.items()))
+        pid = precompile.start(theirs)
+        for _, text in mine if pid is not None else []:
+            load_kernel(text)
+        precompile.wait(pid)
+    return [load_kernel(k.text) for k in kernels]
 
 
 def compile(graph: Graph):
     """``run(args) -> outputs`` for ``graph``, with every lowerable part compiled by Numba."""
     stats["compiles"] += 1
-    graph = loops.hoist(graph)
-    plan = planmod.make_plan(graph, mode="top")
-    mod = load(plan)
+    program = lower(graph)
+    return bind(program, load_kernels(program.kernels))
+
+
+def bind(program: Program, fns, runner: str | None = None, values=None):
+    """The callable running ``program`` with the groups' functions ``fns``. ``runner`` and
+    ``values`` default to the program's (calls in the canonical kernels' argument order)."""
+    plan = program.plan
+    graph = plan.graph
+    scope = {"np": np}
+    exec(builtins.compile(runner or program.runner, "<funcgrad runner>", "exec"), scope)  # noqa: S102  (generated)
     glue = [loops.make_glue(e) if e.prim.name in loops.CONTROL_FLOW else make_glue(e, planmod.classify)
             for e in glue_eqns(plan)]
     consts = [_fix(c, v.aval.dtype) for v, c in zip(graph.constvars, graph.consts)]
-    run = mod.make_run(glue, glue_literals(plan), consts)
+    values = call_values(program.kernels) if values is None else values
+    run = scope["make_run"](glue, glue_literals(plan), consts, fns, values)
     effectful = any(loops.effectful(e) for e in glue_eqns(plan))
     return _guard(run, effectful, [v.aval.dtype for v in graph.invars])
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.graph import Literal
-from . import chunked, indexing, loops, lowering
+from . import canonical, chunked, indexing, loops, lowering
+from .canonical import alloc, dim, shape_text
 from .plan import Plan
 from .plan import _size as _prod
 
@@ -25,6 +26,10 @@ def _A(dt, nd):
 _OPTS = dict(cache=True, nogil=True, error_model="numpy")  # no FMA contraction: results match NumPy
 from funcgrad.backends.numba_cpu.kernels import bmm_nt as _bmm, matmul as _mm  # noqa: E402, F401
 from funcgrad.backends.numba_cpu import vecmath as _vm  # noqa: E402, F401
+from funcgrad.backends.numba_cpu.chunked import run_rows as _rows  # noqa: E402, F401
+from funcgrad.core.primitive import registry as _R  # noqa: E402, F401
+
+_tanh32 = _vm.tanh32
 '''
 
 
@@ -34,7 +39,7 @@ def _flat(loop_vars, sizes) -> str:
         return "0"
     text = loop_vars[0]
     for v, s in zip(loop_vars[1:], sizes[1:]):
-        text = f"({text} * {s} + {v})"
+        text = f"({text} * {dim(s)} + {v})"
     return text
 
 
@@ -82,7 +87,7 @@ class Emitter:
         """Source text reading element ``idx`` (index texts) of ``v``."""
         lit = self.lit_of(v)
         if lit is not None:
-            return lowering.literal(lit.val, v.aval.dtype)
+            return canonical.value(lit.val, v.aval.dtype)
         inf = self.info.get(id(v))
         if inf is not None and inf.form == "view":
             return self.load(grp, inf.base, inf.imap(list(idx)))
@@ -145,7 +150,7 @@ class Emitter:
             if flag and lowering.needs_fallback(e):
                 body.append(f"{flag} += {lowering.fallback_check(e, args)}")
             if nd and self.info[id(out)].stored:
-                pre.append(f"a{k} = np.empty({shape!r}, {lowering.np_type(dt)})")
+                pre.append(f"a{k} = {alloc(shape, dt)}")
                 body.append(f"a{k}[{', '.join(loop)}] = v{k}")
             grp.produced.add(id(out))
         self.nest(grp, node, pre, body, opens, closes, loop, serial=libm)
@@ -166,9 +171,8 @@ class Emitter:
         ident = lowering.reduce_identity(kind, dt)
         whole = all(a >= depth for a in axes)  # the accumulator sees every reduced element
         if kept:
-            alloc = "np.empty" if whole and depth < nd else "np.full"
-            fill = "" if alloc == "np.empty" else f", {ident}"
-            pre.append(f"a{k} = {alloc}({tuple(out.aval.shape)!r}{fill}, {lowering.np_type(dt)})")
+            fill = None if whole and depth < nd else ident
+            pre.append(f"a{k} = {alloc(out.aval.shape, dt, fill)}")
         if depth == nd:
             body.append(f"{target} = {lowering.reduce_combine(kind, target, xv, dt)}")
         else:
@@ -186,7 +190,7 @@ class Emitter:
             pad = "    " * d
             lines += [pad + s for s in opens[d]]
             rng = "prange" if d == 0 and node.parallel and not serial else "range"
-            lines.append(f"{pad}for {loop[d]} in {rng}({node.shape[d]}):")
+            lines.append(f"{pad}for {loop[d]} in {rng}({dim(node.shape[d])}):")
         pad = "    " * nd
         lines += [pad + s for s in opens[nd]]
         lines += [pad + s for s in body]
@@ -220,24 +224,24 @@ class Emitter:
             dims = tuple(_prod(sizes[c] for c in g) for g in (batch, free, contract))
             if self.plain_array(v) and list(letters) == batch + free + contract and letters:
                 self.note_read(grp, v)
-                lines.append(f"{name} = a{self.n(v)}.reshape({dims!r})")
+                lines.append(f"{name} = a{self.n(v)}.reshape({shape_text(dims)})")
                 continue
-            lines.append(f"{name} = np.empty({dims!r}, {lowering.np_type(dt)})")
+            lines.append(f"{name} = {alloc(dims, dt)}")
             for d, c in enumerate(letters):
-                lines.append("    " * d + f"for {lv[c]} in range({sizes[c]}):")
+                lines.append("    " * d + f"for {lv[c]} in range({dim(sizes[c])}):")
             idx = ", ".join(_flat([lv[c] for c in g], [sizes[c] for c in g]) for g in (batch, free, contract))
             lines.append("    " * len(letters) + f"{name}[{idx}] = {self.load(grp, v, [lv[c] for c in letters])}")
         mid = (_prod(sizes[c] for c in batch), _prod(sizes[c] for c in free_a), _prod(sizes[c] for c in free_b))
-        lines.append(f"o{k} = np.zeros({mid!r}, {lowering.np_type(dt)})")
+        lines.append(f"o{k} = {alloc(mid, dt, lowering.literal(0, dt))}")
         lines.append(f"_bmm(pa{k}, pb{k}, o{k})")
         if not o:
             lines.append(f"s{k} = o{k}[0, 0, 0]")
         elif list(o) == batch + free_a + free_b:
-            lines.append(f"a{k} = o{k}.reshape({tuple(out.aval.shape)!r})")
+            lines.append(f"a{k} = o{k}.reshape({shape_text(out.aval.shape)})")
         else:
-            lines.append(f"a{k} = np.empty({tuple(out.aval.shape)!r}, {lowering.np_type(dt)})")
+            lines.append(f"a{k} = {alloc(out.aval.shape, dt)}")
             for d, c in enumerate(o):
-                lines.append("    " * d + f"for {lv[c]} in range({sizes[c]}):")
+                lines.append("    " * d + f"for {lv[c]} in range({dim(sizes[c])}):")
             src_idx = ", ".join(_flat([lv[c] for c in g], [sizes[c] for c in g]) for g in (batch, free_a, free_b))
             lines.append("    " * len(o) + f"a{k}[{', '.join(lv[c] for c in o)}] = o{k}[{src_idx}]")
         grp.body += lines
@@ -260,7 +264,7 @@ class Emitter:
         e = node.eqns[0]
         src, out = e.inputs[0], e.outvars[0]
         self.note_read(grp, src)
-        grp.body.append(f"a{self.n(out)} = a{self.n(src)}.reshape({tuple(out.aval.shape)!r})")
+        grp.body.append(f"a{self.n(out)} = a{self.n(src)}.reshape({shape_text(out.aval.shape)})")
         grp.produced.add(id(out))
 
     def emit_copy(self, grp, node):
@@ -271,7 +275,7 @@ class Emitter:
         if nd == 0:
             grp.body.append(f"s{k} = {self.load(grp, v, [])}")
         else:
-            pre = [f"a{k} = np.empty({node.shape!r}, {lowering.np_type(v.aval.dtype)})"]
+            pre = [f"a{k} = {alloc(node.shape, v.aval.dtype)}"]
             body = [f"a{k}[{', '.join(loop)}] = {self.load(grp, v, loop)}"]
             empty = [[] for _ in range(nd + 1)]
             self.nest(grp, node, pre, body, empty, [[] for _ in range(nd + 1)], loop)
@@ -335,59 +339,75 @@ class Emitter:
         return out
 
     def source(self) -> str:
-        parts = [HEADER]
-        if any(g.chunked for g in self.groups):
-            parts.append("from funcgrad.core.primitive import registry as _R\n"
-                         "from funcgrad.backends.numba_cpu.chunked import run_rows as _rows\n")
-        if any(g.uses_tanh32 for g in self.groups) or self.module.uses_tanh32:
-            parts.append(lowering.TANH32_HELPER)
+        """The program as one readable module (sizes and constants written as literals, the
+        emitter's names kept): what ``kernels()`` and ``runner_text`` compile, for reading."""
         byid = self.var_by_id()
+        parts = [HEADER]
         for g in self.groups:
-            if g.chunked:
-                parts.append(chunked.function_text(self, g, byid))
-            else:
-                parts.append(self.njit_text(g, byid))
-        parts.append(self.runner_text(byid))
+            text = chunked.function_text(self, g, byid) if g.chunked else self.njit_text(g, byid)
+            parts.append(canonical.specialise(text))
+        parts.append(self.runner_text(byid, [None] * len(self.groups)))
         return "\n".join(parts) + "\n"
 
-    def njit_text(self, g, byid):
-        sig = ", ".join(f"_A({np.dtype(v.aval.dtype).name!r}, {len(v.aval.shape)})" for v in g.args)
-        sig = f"({sig},)" if g.args else "()"
-        params = []
-        prologue = []
-        for v in g.args:
-            k = self.n(v)
-            if len(v.aval.shape) == 0:
-                params.append(f"x{k}")
-                prologue.append(f"s{k} = x{k}[()]")
+    def kernels(self) -> list:
+        """One ``canonical.Kernel`` per group, in the order of ``self.groups``."""
+        byid = self.var_by_id()
+        out = []
+        for g in self.groups:
+            if g.chunked:
+                out.append(canonical.python_text(g.name, chunked.function_text(self, g, byid), g.args))
             else:
-                params.append(f"a{k}")
-        rets, epilogue = [], []
+                params, body, tail = self.njit_parts(g, byid)
+                par = ", parallel=True" if g.parallel else ""
+                out.append(canonical.kernel_text(params, body, tail, options=f"**_OPTS{par}"))
+        return out
+
+    def njit_parts(self, g, byid):
+        """``(params, body, tail)`` of a group's function (``canonical.kernel_text``)."""
+        params = [(f"a{self.n(v)}" if v.aval.shape else f"s{self.n(v)}", v) for v in g.args]
+        rets, tail = [], []
         for vid in g.exports:
             v = byid[vid]
             k = self.n(v)
             if len(v.aval.shape) == 0:
-                epilogue += [f"z{k} = np.empty((), {lowering.np_type(v.aval.dtype)})", f"z{k}[()] = s{k}"]
+                tail += [f"z{k} = {alloc((), v.aval.dtype)}", f"z{k}[()] = s{k}"]
                 rets.append(f"z{k}")
             else:
                 rets.append(f"a{k}")
+        tail.append(f"return ({', '.join(rets)}{',' if rets else ''})")
+        return params, g.body, tail
+
+    def njit_text(self, g, byid):
+        """A group's function with the emitter's names and the group's own argument order."""
+        params, body, tail = self.njit_parts(g, byid)
+        sig = ", ".join(f"_A({np.dtype(v.aval.dtype).name!r}, {len(v.aval.shape)})" for _, v in params)
+        names = [name if v.aval.shape else "x" + name[1:] for name, v in params]
+        prologue = [f"{name} = x{name[1:]}[()]" for name, v in params if not v.aval.shape]
         par = ", parallel=True" if g.parallel else ""
-        lines = [f"@njit({sig}, **_OPTS{par})", f"def {g.name}({', '.join(params)}):"]
-        body = prologue + g.body + epilogue + [f"return ({', '.join(rets)}{',' if rets else ''})"]
-        lines += ["    " + s for s in body]
+        lines = [f"@njit(({sig}{',' if params else ''}), **_OPTS{par})", f"def {g.name}({', '.join(names)}):"]
+        lines += ["    " + s for s in prologue + body + tail]
         return "\n\n" + "\n".join(lines) + "\n"
 
-    def runner_text(self, byid):
+    def runner_text(self, byid, kernels):
+        """``make_run(G, K, C, F, V)``: glue ``G``, glue literals ``K``, constants ``C``, the
+        groups' functions ``F`` (in the order of ``self.groups``) and the constants their calls
+        pass ``V`` (``call_values``). ``kernels[i]`` is the group's ``canonical.Kernel`` (None:
+        its own argument order, as in ``njit_text``)."""
         g = self.plan.graph
-        lines = ["", "def make_run(G, K, C):",
+        lines = ["", "def make_run(G, K, C, F, V):",
                  "    " + "".join(f"r{self.n(v)}, " for v in g.constvars) + "_ = list(C) + [None]"]
         lines.append("    " + "".join(f"g{i}, " for i in range(len(self.glue))) + "_ = list(G) + [None]")
         lines.append("    " + "".join(f"l{i}, " for i in range(self.n_literals())) + "_ = list(K) + [None]")
+        lines.append("    " + "".join(f"{grp.name}, " for grp in self.groups) + "_ = list(F) + [None]")
+        n_values = sum(kind == "value" for k in kernels if k is not None for kind, _ in k.args)
+        lines.append("    " + "".join(f"w{i}, " for i in range(n_values)) + "_ = list(V) + [None]")
         lines.append("")
         lines.append("    def run(args):")
         body = ["    " + "".join(f"r{self.n(v)}, " for v in g.invars) + "= args" if g.invars else "    pass"]
         lit_i = 0
         glue_i = 0
+        value_i = 0
+        kernel_of = {id(grp): k for grp, k in zip(self.groups, kernels)}
         for kind, item in self.order:
             if kind == "glue":
                 ins = []
@@ -405,7 +425,17 @@ class Emitter:
                 glue_i += 1
             else:
                 outs = "".join(f"r{self.n(byid[vid])}, " for vid in item.exports)
-                call = f"{item.name}({', '.join(f'r{self.n(v)}' for v in item.args)})"
+                kern = kernel_of[id(item)]
+                args = []
+                for a_kind, a in (kern.args if kern is not None else [("var", v) for v in item.args]):
+                    if a_kind == "var":
+                        args.append(f"r{self.n(a)}")
+                    elif a_kind == "size":
+                        args.append(str(a))
+                    else:
+                        args.append(f"w{value_i}")
+                        value_i += 1
+                call = f"{item.name}({', '.join(args)})"
                 body.append(f"    {outs or '_ '}= {call}" if outs else f"    {call}")
         rets = []
         for v in g.outvars:
@@ -424,6 +454,11 @@ class Emitter:
 
     def n_literals(self) -> int:
         return len(glue_literals(self.plan))
+
+
+def call_values(kernels) -> list:
+    """The constants the groups' calls pass, in the order ``make_run``'s ``V`` expects."""
+    return [a for k in kernels for kind, a in k.args if kind == "value"]
 
 
 def glue_eqns(plan) -> list:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import lowering
+from .canonical import alloc, dim, value
 from .plan import VarInfo, _getitem_map
 
 SCATTERS = frozenset({"index_add", "index_set"})
@@ -82,7 +83,7 @@ def emit(em, grp, node):
         target = tuple(out.aval.shape)
         loop = [f"i{node.index}_{d}" for d in range(len(target))]
         if target:
-            lines.append(f"a{k} = np.empty({target!r}, {lowering.np_type(dt)})")
+            lines.append(f"a{k} = {alloc(target, dt)}")
             lines += _nest(loop, target, f"a{k}[{', '.join(loop)}] = {em.load(grp, x, imap(loop))}")
         else:
             lines.append(f"s{k} = {em.load(grp, x, imap([]))}")
@@ -92,13 +93,13 @@ def emit(em, grp, node):
     v = e.inputs[1]
     lit = em.lit_of(x)
     if lit is not None:
-        lines.append(f"a{k} = np.full({shape!r}, {lowering.literal(lit.val, dt)}, {lowering.np_type(dt)})")
+        lines.append(f"a{k} = {alloc(shape, dt, value(lit.val, dt))}")
     elif em.plain_array(x):
         em.note_read(grp, x)
         lines.append(f"a{k} = a{em.n(x)}.copy()")
     else:
         loop = [f"i{node.index}_c{d}" for d in range(len(shape))]
-        lines.append(f"a{k} = np.empty({shape!r}, {lowering.np_type(dt)})")
+        lines.append(f"a{k} = {alloc(shape, dt)}")
         lines += _nest(loop, shape, f"a{k}[{', '.join(loop)}] = {em.load(grp, x, loop)}")
     idx_avals = [a.aval for a in _index_operands(e)]
     target = tuple(indexed_shape(shape, e.params["spec"], idx_avals))
@@ -117,5 +118,5 @@ def emit(em, grp, node):
 
 
 def _nest(loop, shape, stmt):
-    lines = ["    " * d + f"for {i} in range({n}):" for d, (i, n) in enumerate(zip(loop, shape))]
+    lines = ["    " * d + f"for {i} in range({dim(n)}):" for d, (i, n) in enumerate(zip(loop, shape))]
     return lines + ["    " * len(loop) + stmt]

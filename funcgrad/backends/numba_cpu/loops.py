@@ -37,6 +37,7 @@ import numpy as np
 
 from ...core.graph import Eqn, Graph, Literal, Var
 from . import lowering
+from .canonical import alloc, dim, value
 from .plan import _CONTROL_FLOW as CONTROL_FLOW
 from .plan import VarInfo, make_plan
 
@@ -287,8 +288,8 @@ def value_text(em, grp, v) -> str:
     lit = em.lit_of(v)
     shape = tuple(v.aval.shape)
     if lit is not None:
-        text = lowering.literal(lit.val, v.aval.dtype)
-        return f"np.full({shape!r}, {text}, {lowering.np_type(v.aval.dtype)})" if shape else text
+        text = value(lit.val, v.aval.dtype)
+        return alloc(shape, v.aval.dtype, text) if shape else text
     if not shape:
         return em.load(grp, v, [])
     em.note_read(grp, v)
@@ -366,16 +367,16 @@ def _emit_scan(em, grp, e):
         alias = length == 0 or _passes_through(body, k)
         lines.append(f"{cnames[k]} = {_copy_if(value_text(em, grp, x0), v, alias)}")
     for v in ys:
-        lines.append(f"a{em.n(v)} = np.empty({tuple(v.aval.shape)!r}, {lowering.np_type(v.aval.dtype)})")
+        lines.append(f"a{em.n(v)} = {alloc(v.aval.shape, v.aval.dtype)}")
     i = em.module.fresh("it")
-    t = f"({length - 1} - {i})" if p["reverse"] else i
+    t = f"({dim(length)} - 1 - {i})" if p["reverse"] else i
     rows = [x if em.lit_of(x) is not None else f"{value_text(em, grp, x)}[{t}]" for x in xs]
     fixed = list(range(nk)) + [nk + nc + j for j in range(len(xs))]
     step, res = _inline(em, grp, body, list(consts) + cnames + rows, fixed)
     for v, r in zip(ys, res[nc:]):
         step += _store_row(em, f"a{em.n(v)}", t, r, tuple(v.aval.shape[1:]))
     step += _assign(cnames, res[:nc])
-    lines.append(f"for {i} in range({length}):")
+    lines.append(f"for {i} in range({dim(length)}):")
     grp.body += lines + _indent(step)
 
 
@@ -384,7 +385,7 @@ def _store_row(em, name, t, value, shape) -> list:
     if not shape:
         return [f"{name}[{t}] = {value}"]
     idx = [em.module.fresh("q") for _ in shape]
-    lines = ["    " * d + f"for {q} in range({n}):" for d, (q, n) in enumerate(zip(idx, shape))]
+    lines = ["    " * d + f"for {q} in range({dim(n)}):" for d, (q, n) in enumerate(zip(idx, shape))]
     return lines + ["    " * len(shape) + f"{name}[{t}, {', '.join(idx)}] = {value}[{', '.join(idx)}]"]
 
 

@@ -86,10 +86,7 @@ def wrap(expr: str, dtype) -> str:
 
 
 # -- special lowerings -----------------------------------------------------------------------
-# float32 tanh is written ``_tanh32`` in generated modules (bound to vecmath's when one uses it).
-TANH32_HELPER = """
-_tanh32 = _vm.tanh32
-"""
+# float32 tanh is written ``_tanh32`` in generated kernels (emit.HEADER binds vecmath's).
 
 
 def _ipow(args, params, dtype):

@@ -24,8 +24,9 @@ import numpy as np
 
 from ...core.graph import Literal
 from . import lowering
+from .canonical import dim
 
-DOT_INLINE_MAX = 1 << 16  # multiply-adds up to which a dot_general is a loop nest, not a BLAS call
+DOT_INLINE_MAX = 1 << 14  # multiply-adds up to which a dot_general is a loop nest, not a BLAS call
 PARALLEL_MIN = 1 << 20  # elements from which a cluster's outer loop runs on several threads
 CHUNKED_MIN = 1 << 15  # elements from which a transcendental-heavy cluster uses NumPy's SIMD ufuncs
 CHUNK_ROW_MAX = 1 << 16  # largest row (elements past the first axis) a chunked cluster handles
@@ -120,7 +121,7 @@ def view_map(eqn):
         return tmap
     if name == "flip":
         axes = {a % len(src) for a in eqn.params["axes"]}
-        return lambda idx: [f"({src[d] - 1} - {i})" if d in axes else i for d, i in enumerate(idx)]
+        return lambda idx: [f"({dim(src[d])} - 1 - {i})" if d in axes else i for d, i in enumerate(idx)]
     if name == "reshape":
         s_non1 = [j for j, d in enumerate(src) if d != 1]
         d_non1 = [j for j, d in enumerate(dst) if d != 1]
@@ -137,20 +138,30 @@ def view_map(eqn):
     return lambda idx: list(idx)  # stop_gradient, reductions over no axes
 
 
+def _start_text(start: int, given, step: int, n: int) -> str:
+    """Source text of a slice's first index: in terms of the axis size when it is counted from
+    the end (``x[::-1]``, ``x[-3:]``), so the text holds no size."""
+    if given is None and step < 0 and start == n - 1:
+        return f"({dim(n)} - 1)"
+    if given is not None and given < 0 and start == n + given:
+        return f"({dim(n)} - {-given})"
+    return str(start)
+
+
 def _getitem_map(spec, src):
     entries = []
     p = 0
     for e in spec:
         if e[0] == "slice":
             start, _, step = slice(e[1], e[2], e[3]).indices(src[p])
-            entries.append(("slice", start, step))
+            entries.append(("slice", _start_text(start, e[1], step, src[p]), step))
             p += 1
         elif e[0] == "int":
             entries.append(("int", e[1] + src[p] if e[1] < 0 else e[1]))
             p += 1
         else:
             entries.append(("none",))
-    entries.extend(("slice", 0, 1) for _ in range(p, len(src)))
+    entries.extend(("slice", "0", 1) for _ in range(p, len(src)))
 
     def gmap(idx):
         out, q = [], 0
@@ -159,7 +170,7 @@ def _getitem_map(spec, src):
                 i = idx[q]
                 q += 1
                 term = i if e[2] == 1 else f"{e[2]} * {i}"
-                out.append(term if e[1] == 0 else f"({e[1]} + {term})")
+                out.append(term if e[1] == "0" else f"({e[1]} + {term})")
             elif e[0] == "int":
                 out.append(str(e[1]))
             else:

@@ -34,6 +34,7 @@ import functools
 import os
 import queue
 import threading
+import warnings
 
 from ...config import config
 from ...errors import FuncgradValueError
@@ -204,13 +205,51 @@ def pool() -> Pool:
 
 def blas_workers(sgemm, dgemm):
     """The native workers of large products (``workers.py``), ``count() - 1`` of them; None when
-    one thread is all there is."""
+    one thread is all there is, and while their compiled code is being prepared: the first
+    product of a process starts that in the background and its tiles (and those of the products
+    until the workers are ready) run on the calling thread, with the same results."""
     n = count() if os.name == "posix" else 1  # the workers call sched_yield and usleep
     if n == 1:
         return None
-    from .workers import Workers
+    obj = _shared.get("workers")
+    if obj is not None and obj.size == n:
+        return obj
+    with _shared_lock:
+        if _preparing or _failed:
+            return None
+        _preparing.add(n)
+    # not a daemon: LLVM aborts when the interpreter is torn down in the middle of a compile
+    threading.Thread(target=_start_workers, args=(n, sgemm, dgemm), name="funcgrad-blas-start").start()
+    return None
 
-    return _sized("workers", n, lambda n: Workers(n, sgemm, dgemm))
+
+_preparing: set = set()
+_failed: list = []
+
+
+def _start_workers(n: int, sgemm, dgemm) -> None:
+    from .workers import Workers, prepare
+
+    try:
+        prepare(sgemm, dgemm)
+        _sized("workers", n, lambda n: Workers(n, sgemm, dgemm))
+    except Exception as exc:  # noqa: BLE001  (products keep running on the calling thread)
+        _failed.append(exc)
+        warnings.warn(f"funcgrad: the product workers could not start ({type(exc).__name__}: {exc}); "
+                      "large matrix products run on one thread", RuntimeWarning, stacklevel=1)
+    finally:
+        with _shared_lock:
+            _preparing.discard(n)
+
+
+def wait_for_workers(timeout: float = 60.0) -> bool:
+    """Block until no product workers are being prepared; True when none are (tests, benchmarks)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while _preparing and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return not _preparing
 
 
 def _close_all() -> None:
@@ -224,6 +263,7 @@ atexit.register(_close_all)
 def _forget_threads() -> None:
     """A forked child has none of its parent's threads: it makes pools of its own."""
     _shared.clear()
+    _preparing.clear()
 
 
 if hasattr(os, "register_at_fork"):

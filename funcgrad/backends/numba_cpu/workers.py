@@ -171,6 +171,17 @@ def _finish(ctrl, sgemm, dgemm, seq, spin, nap):
             _usleep(nap)
 
 
+def prepare(sgemm, dgemm) -> None:
+    """Compile the workers' code for these routines (the argument types ``Workers`` calls with)."""
+    from numba import typeof
+
+    ctrl, u, i = typeof(np.zeros(1, np.uint64)), types.uint64, types.int64
+    fs, fd = typeof(sgemm), typeof(dgemm)
+    _publish.compile((ctrl, u, u, u, u, u, u, u, ctrl))
+    _finish.compile((ctrl, fs, fd, u, i, i))
+    _serve.compile((ctrl, fs, fd, u, i, i, i))
+
+
 class Workers:
     """``size - 1`` native workers and the control array of their jobs."""
 
@@ -190,6 +201,7 @@ class Workers:
         seen = np.uint64(0)
         while True:
             seen, stop = _serve(self.ctrl, *self.routines, seen, SPIN, POLL, POLL_US)
+            seen = np.uint64(seen)  # a uint64 again: one compiled version of _serve and _work
             if stop:
                 return
             with self.parked:
@@ -211,7 +223,7 @@ class Workers:
             if self.n_parked:
                 with self.parked:
                     self.parked.notify_all()
-            _finish(c, *self.routines, seq, WAIT_SPIN, POLL_US)
+            _finish(c, *self.routines, np.uint64(seq), WAIT_SPIN, POLL_US)
 
     def close(self, timeout: float = 0.5) -> None:
         """Stop the workers (they return within one nap)."""

@@ -1,0 +1,169 @@
+"""Kernel source that depends on a cluster's structure only: not on sizes, constants or names.
+
+The emitters write every array size as a *size placeholder* (``dim(128)`` is ``_n128_``) and
+every floating-point constant of the graph as a *value placeholder* (``_f4_3c23d70a_``, the
+dtype's width and the value's bits); both are valid identifiers, so the text stays Python. A
+group's function is then made canonical (``kernel_text``):
+
+- each distinct size becomes a symbol read from an argument's shape at run time
+  (``dm0 = a3.shape[1]``, the first argument and axis of exactly that size) or, when no argument
+  has it, an ``int64`` argument; sizes 0 and 1 stay literal (they are structure: broadcasting);
+- each distinct constant becomes a scalar argument of its dtype, except the few whose value
+  shapes the code (0, 1, -1, 0.5, 2, infinities and NaN), which stay literal;
+- every local name is renamed in order of first appearance (``alpha_rename``).
+
+Two clusters with the same operations, dtypes, ranks and broadcast pattern, in any program, at
+any batch size, then have the same text and share one compiled function. Substituting the values
+back gives exactly the text written with literal sizes and constants, so a shared kernel computes
+what a specialised one would, bit for bit (the sizes and constants are arguments, not folded).
+"""
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import lowering
+
+_SIZE = re.compile(r"\b_n(\d+)_\b")
+_VALUE = re.compile(r"\b_f(4|8)_([0-9a-f]+)_\b")
+_PLACEHOLDER = re.compile(r"\b_n\d+_\b|\b_f[48]_[0-9a-f]+_\b")
+_LOCAL = re.compile(r"(?<![\w.'\"])[a-z]{1,2}\d\w*")
+_KEPT = frozenset({0.0, 1.0, -1.0, 0.5, 2.0})
+
+
+def dim(n: int) -> str:
+    """Source text of the array size ``n``: a placeholder, except 0 and 1."""
+    return str(n) if n <= 1 else f"_n{n}_"
+
+
+def shape_text(shape) -> str:
+    """Source text of a shape tuple built from ``dim``s."""
+    parts = [dim(int(d)) for d in shape]
+    return f"({parts[0]},)" if len(parts) == 1 else f"({', '.join(parts)})"  # () for a 0-d shape
+
+
+def alloc(shape, dtype, fill: str | None = None) -> str:
+    """Source text allocating a C-contiguous array of ``shape`` (filled with ``fill``, a text)."""
+    t = lowering.np_type(dtype)
+    if fill is None:
+        return f"np.empty({shape_text(shape)}, {t})"
+    return f"np.full({shape_text(shape)}, {fill}, {t})"
+
+
+def value(val, dtype) -> str:
+    """Source text of a constant of the graph: a placeholder for a float that does not shape the
+    code, else the literal (``lowering.literal``)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f" or dtype.itemsize not in (4, 8):
+        return lowering.literal(val, dtype)
+    v = np.asarray(val).astype(dtype)
+    f = float(v)
+    if not np.isfinite(f) or (f in _KEPT and not (f == 0.0 and np.signbit(f))):
+        return lowering.literal(val, dtype)
+    bits = v.view(np.uint32 if dtype.itemsize == 4 else np.uint64).item()
+    return f"_f{dtype.itemsize}_{bits:x}_"
+
+
+def _value_of(width: str, bits: str):
+    fmt = ("<I", "<f", np.float32) if width == "4" else ("<Q", "<d", np.float64)
+    f = struct.unpack(fmt[1], struct.pack(fmt[0], int(bits, 16)))[0]
+    return fmt[2](f)
+
+
+def specialise(text: str) -> str:
+    """``text`` with every placeholder replaced by its literal (the fully specialised source)."""
+    text = _SIZE.sub(lambda m: m.group(1), text)
+    return _VALUE.sub(lambda m: lowering.literal(_value_of(m.group(1), m.group(2)), _value_of(m.group(1), m.group(2)).dtype),
+                      text)
+
+
+def alpha_rename(text: str) -> str:
+    """Rename every generated local (a name of one or two lower-case letters, a digit, then
+    anything) in order of first appearance."""
+    names: dict = {}
+
+    def sub(m):
+        name = m.group(0)
+        if name not in names:
+            names[name] = f"n{len(names)}"
+        return names[name]
+
+    return _LOCAL.sub(sub, text)
+
+
+@dataclass
+class Kernel:
+    """A canonical kernel: ``text`` (the source defining ``kernel``), and what a call passes for
+    each argument: ``("var", v)`` a value of the graph, ``("size", n)`` or ``("value", scalar)``."""
+    text: str
+    args: list
+
+
+def _arg_type(arg) -> str:
+    kind, x = arg
+    if kind == "var":
+        return f"_A({np.dtype(x.aval.dtype).name!r}, {len(x.aval.shape)})"
+    if kind == "size":
+        return "_t.int64"
+    return f"_t.{np.dtype(x.dtype).name}"
+
+
+def kernel_text(params, body, tail, options="**_OPTS") -> Kernel:
+    """The canonical ``@njit`` function of a group.
+
+    ``params``: ``(name, var)`` for the graph values the group reads (a 0-d value is passed as a
+    0-d array ``x<n>`` and read into ``s<n>``); ``body``: its statements; ``tail``: the
+    statements after it (the return). Arguments are ordered by first use in ``body``."""
+    text = "\n".join(body)
+    first: dict = {}
+    for m in _LOCAL.finditer(text):
+        first.setdefault(m.group(0), m.start())
+    params = sorted(params, key=lambda p: first.get(_body_name(p), len(text)))
+    args = [("var", v) for _, v in params]
+    names = [_sig_name(p) for p in params]
+    prologue = [f"{_body_name(p)} = {_sig_name(p)}[()]" for p in params if not p[1].aval.shape]
+    shapes = {name: tuple(v.aval.shape) for name, v in params if v.aval.shape}
+    symbols: dict = {}
+    for m in _PLACEHOLDER.finditer(text + "\n" + "\n".join(tail)):
+        token = m.group(0)
+        if token in symbols:
+            continue
+        sym = symbols[token] = f"dm{len(symbols)}"
+        size = _SIZE.fullmatch(token)
+        if size is None:
+            vm = _VALUE.fullmatch(token)
+            names.append(sym)
+            args.append(("value", _value_of(vm.group(1), vm.group(2))))
+            continue
+        n = int(size.group(1))
+        src = next(((name, ax) for name, _ in params if name in shapes
+                    for ax, d in enumerate(shapes[name]) if d == n), None)
+        if src is None:
+            names.append(sym)
+            args.append(("size", n))
+        else:
+            prologue.append(f"{sym} = {src[0]}.shape[{src[1]}]")
+    stmts = _PLACEHOLDER.sub(lambda m: symbols[m.group(0)], "\n".join(prologue + list(body) + list(tail)))
+    sig = ", ".join(_arg_type(a) for a in args)
+    lines = [f"@njit(({sig}{',' if args else ''}), {options})", f"def kernel({', '.join(names)}):"]
+    lines += ["    " + s for s in stmts.split("\n")]
+    return Kernel(alpha_rename("\n".join(lines) + "\n"), args)
+
+
+def _body_name(p) -> str:
+    return p[0]
+
+
+def _sig_name(p) -> str:
+    name, v = p
+    return name if v.aval.shape else "x" + name[1:]
+
+
+def python_text(name: str, text: str, params) -> Kernel:
+    """A chunked group's Python function (``chunked.py``) as a canonical kernel: sizes and
+    constants specialised, the function renamed ``kernel``, locals renamed."""
+    text = re.sub(rf"\b{name}\b", "kernel", specialise(text))
+    return Kernel(alpha_rename(text), [("var", v) for v in params])
