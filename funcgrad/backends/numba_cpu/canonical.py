@@ -75,9 +75,11 @@ def _value_of(width: str, bits: str):
 
 def specialise(text: str) -> str:
     """``text`` with every placeholder replaced by its literal (the fully specialised source)."""
-    text = _SIZE.sub(lambda m: m.group(1), text)
-    return _VALUE.sub(lambda m: lowering.literal(_value_of(m.group(1), m.group(2)), _value_of(m.group(1), m.group(2)).dtype),
-                      text)
+    def literal(m):
+        v = _value_of(m.group(1), m.group(2))
+        return lowering.literal(v, v.dtype)
+
+    return _VALUE.sub(literal, _SIZE.sub(lambda m: m.group(1), text))
 
 
 def alpha_rename(text: str) -> str:
@@ -121,10 +123,10 @@ def kernel_text(params, body, tail, options="**_OPTS") -> Kernel:
     first: dict = {}
     for m in _LOCAL.finditer(text):
         first.setdefault(m.group(0), m.start())
-    params = sorted(params, key=lambda p: first.get(_body_name(p), len(text)))
+    params = sorted(params, key=lambda p: first.get(p[0], len(text)))
     args = [("var", v) for _, v in params]
     names = [_sig_name(p) for p in params]
-    prologue = [f"{_body_name(p)} = {_sig_name(p)}[()]" for p in params if not p[1].aval.shape]
+    prologue = [f"{p[0]} = {_sig_name(p)}[()]" for p in params if not p[1].aval.shape]
     shapes = {name: tuple(v.aval.shape) for name, v in params if v.aval.shape}
     symbols: dict = {}
     for m in _PLACEHOLDER.finditer(text + "\n" + "\n".join(tail)):
@@ -153,11 +155,8 @@ def kernel_text(params, body, tail, options="**_OPTS") -> Kernel:
     return Kernel(alpha_rename("\n".join(lines) + "\n"), args)
 
 
-def _body_name(p) -> str:
-    return p[0]
-
-
 def _sig_name(p) -> str:
+    """A parameter's name in the signature: a 0-d value ``s<n>`` arrives as the 0-d array ``x<n>``."""
     name, v = p
     return name if v.aval.shape else "x" + name[1:]
 

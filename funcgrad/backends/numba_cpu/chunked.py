@@ -301,7 +301,6 @@ def emit_hybrid(em, grp, node):
                     src = _flat_operand(em, grp, node, v, loc, externals)
                     reads[src] = v.aval.dtype
                     args.append(f"{src}[i]")
-            grp.uses_tanh32 |= lowering.uses_tanh32(e)
             k = em.n(e.outvars[0])
             lines.append(f"v{k} = {lowering.elementwise_expr(e, args)}")
             if id(e.outvars[0]) in loc:

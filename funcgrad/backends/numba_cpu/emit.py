@@ -49,7 +49,6 @@ class _Group:
         self.reads: dict = {}  # id -> var read from outside the group
         self.produced: set = set()
         self.body: list[str] = []
-        self.uses_tanh32 = False
         self.parallel = any(n.parallel for n in nodes)
 
     def node_ids(self):
@@ -144,7 +143,6 @@ class Emitter:
                 self.emit_reduce(grp, node, e, loop, pre, body, opens, closes)
                 continue
             args = [self.operand(grp, node, v, loop) for v in e.inputs]
-            grp.uses_tanh32 |= lowering.uses_tanh32(e)
             name = f"v{k}" if nd else f"s{k}"
             body.append(f"{name} = {lowering.elementwise_expr(e, args, libm)}")
             if flag and lowering.needs_fallback(e):

@@ -261,7 +261,6 @@ class Module:
     def __init__(self):
         self.next_vid = 0
         self.counter = 0
-        self.uses_tanh32 = False
 
     def fresh(self, stem: str) -> str:
         self.counter += 1
@@ -278,8 +277,6 @@ class Module:
         em.vid = {k: n + self.next_vid for k, n in em.vid.items()}
         self.next_vid += len(em.vid)
         em.build()
-        for grp in em.groups:
-            self.uses_tanh32 |= grp.uses_tanh32
         return em
 
 

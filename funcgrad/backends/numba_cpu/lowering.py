@@ -178,10 +178,6 @@ def elementwise_expr(eqn, args: list[str], libm: bool = False) -> str:
     return wrap(expr, out_dtype)
 
 
-def uses_tanh32(eqn) -> bool:
-    return eqn.prim.name == "tanh" and np.dtype(eqn.outvars[0].aval.dtype) == np.float32
-
-
 # -- reductions ------------------------------------------------------------------------------
 REDUCTIONS = {"reduce_sum": "sum", "reduce_prod": "prod", "reduce_max": "max", "reduce_min": "min"}
 
