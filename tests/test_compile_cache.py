@@ -12,7 +12,7 @@ import pytest
 import funcgrad as fg
 import funcgrad.numpy as fnp
 from funcgrad.backends import cache
-from funcgrad.backends.numba_cpu import compiler
+from funcgrad.backends.numba_cpu import compiler, runner
 
 SCRIPT = textwrap.dedent("""
     import json, sys
@@ -82,13 +82,13 @@ def forget(key):
 def test_damaged_entry_is_rebuilt_with_a_warning(private_cache):
     graph, x, key, path = graph_and_entry()
     forget(key)
-    compiler.compile(graph)([x])
+    runner.compile(graph)([x])
     assert path.parent.parent == private_cache and path.exists()
     text = path.read_text()
     path.write_text(text[: len(text) // 2])  # a truncated write
     forget(key)
     with pytest.warns(RuntimeWarning, match="damaged"):
-        run = compiler.compile(graph)
+        run = runner.compile(graph)
     np.testing.assert_allclose(run([x])[0], np.exp(x) * 3.0 + np.sum(x * x))
     assert cache._verify(path.read_text()) is not None
 
@@ -99,7 +99,7 @@ def test_entry_that_does_not_parse_is_rebuilt_with_a_warning(private_cache):
     path.write_text(cache._checked("def kernel(:\n"))  # checksum fine, source broken
     forget(key)
     with pytest.warns(RuntimeWarning, match="does not parse"):
-        run = compiler.compile(graph)
+        run = runner.compile(graph)
     np.testing.assert_allclose(run([x])[0], np.exp(x) * 3.0 + np.sum(x * x))
 
 

@@ -12,7 +12,7 @@ import funcgrad as fg
 import funcgrad.numpy as fnp
 from funcgrad import lax
 from funcgrad.backends import cache
-from funcgrad.backends.numba_cpu import canonical, compiler
+from funcgrad.backends.numba_cpu import canonical, compiler, runner
 
 
 def mlp_step(params, x, y):
@@ -52,11 +52,11 @@ def specialised(graph):
     cache._write(path, text, replace=True)
     mod = cache._import(path, f"funcgrad_specialised_{path.stem}")
     fns = [getattr(mod, g.name) for g in em.groups]
-    return compiler.bind(program, fns, runner=em.runner_text(em.var_by_id(), [None] * len(em.groups)), values=[])
+    return runner.bind(program, fns, runner=em.runner_text(em.var_by_id(), [None] * len(em.groups)), values=[])
 
 
 def assert_bitwise(graph, args):
-    got = compiler.compile(graph)(list(args))
+    got = runner.compile(graph)(list(args))
     want = specialised(graph)(list(args))
     assert len(got) == len(want)
     for a, b in zip(got, want):
@@ -161,6 +161,22 @@ def test_every_placeholder_in_an_emitted_program_is_resolved():
     program = compiler.lower(graph_of(mlp_step, params, x, y))
     for k in program.kernels:
         assert "_n" not in k.text and "_f4_" not in k.text and "_f8_" not in k.text
-    assert all(kind in ("var", "size", "value") for k in program.kernels for kind, _ in k.args)
+    assert all(kind in ("var", "size", "value", "alloc") for k in program.kernels for kind, _ in k.args)
     sizes = list(itertools.chain.from_iterable(k.args for k in program.kernels))
     assert all(isinstance(a, int) for kind, a in sizes if kind == "size")
+
+
+def test_kernels_receive_their_top_level_arrays_from_the_caller():
+    """Numba compiles no allocation code for a kernel: its outputs arrive as arguments, allocated
+    by the runner with the exact shape, dtype and fill."""
+    params, x, y = mlp_data((6, 5, 5, 2), 4)
+    program = compiler.lower(graph_of(mlp_step, params, x, y))
+    allocs = [a for k in program.kernels for kind, a in k.args if kind == "alloc"]
+    assert allocs
+    for k in program.kernels:
+        top = [line for line in k.text.splitlines() if line.startswith("    ") and not line.startswith("     ")]
+        assert not any("np.empty(" in line or "np.full(" in line for line in top)
+    for a in allocs:
+        arr = eval(a.expr, {"np": np})
+        assert arr.shape == a.shape and arr.dtype == np.dtype(a.dtype) and arr.flags.c_contiguous
+        assert a.expr in program.runner

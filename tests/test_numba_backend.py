@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import funcgrad as fg
 import funcgrad.numpy as fnp
 from funcgrad.backends import interpreter, numba_cpu
-from funcgrad.backends.numba_cpu import plan as planmod
+from funcgrad.backends.numba_cpu import table as planmod
 from funcgrad.backends.numba_cpu.emit import Emitter
 from funcgrad.core.avals import ShapedArray
 from funcgrad.core.primitive import Primitive
@@ -240,7 +240,7 @@ def test_chunked_cluster_mixes_numpy_ufuncs_and_compiled_arithmetic(dtype):
     graph, got, want = both(f, x, y)
     assert_same(got, want)
     assert any(chunked for _, chunked, _ in kinds_of(graph)["nodes"])
-    source = Emitter(planmod.make_plan(graph)).build().source()
+    source = Emitter(planmod.make_plan(graph), planmod.RULES).build().source()
     assert "_h0(" in source and "_u_atan(" in source  # compiled blocks between the ufunc calls
 
 

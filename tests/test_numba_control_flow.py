@@ -14,7 +14,7 @@ import funcgrad.numpy as fnp
 from funcgrad import lax
 from funcgrad.backends import numba_cpu
 from funcgrad.backends.numba_cpu import compiler, loops
-from funcgrad.backends.numba_cpu import plan as planmod
+from funcgrad.backends.numba_cpu import table as planmod
 from funcgrad.backends.numba_cpu.emit import Emitter
 
 TOL = {np.dtype(np.float32): 2e-5, np.dtype(np.float64): 1e-10}
@@ -35,7 +35,7 @@ def glue_names(f, *args):
 
 
 def source_of(f, *args):
-    return Emitter(plan_of(f, *args)).build().source()
+    return Emitter(plan_of(f, *args), planmod.RULES).build().source()
 
 
 def loop_body(src):

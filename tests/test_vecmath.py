@@ -14,7 +14,7 @@ from numba import njit
 import funcgrad as fg
 import funcgrad.numpy as fnp
 from funcgrad.backends import interpreter, numba_cpu
-from funcgrad.backends.numba_cpu import plan as planmod
+from funcgrad.backends.numba_cpu import table as planmod
 from funcgrad.backends.numba_cpu import vecmath
 from funcgrad.backends.numba_cpu.emit import Emitter
 from funcgrad.scipy.special import expit
@@ -189,7 +189,7 @@ def compiled_and_interpreted(f, *args):
 
 
 def source_of(graph):
-    return Emitter(planmod.make_plan(graph)).build().source()
+    return Emitter(planmod.make_plan(graph), planmod.RULES).build().source()
 
 
 def edge_array(dtype, n):

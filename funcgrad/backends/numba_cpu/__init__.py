@@ -7,12 +7,23 @@
 >>> run([np.zeros(3)])                  # doctest: +SKIP
 [array(0.)]
 
-How a graph is partitioned and lowered is described in ``plan.py``; the source generated for
-it in ``emit.py``; the disk cache in ``funcgrad/backends/cache.py``. Importing this package
-does not import Numba: the first ``compile`` does.
+The backend is a pipeline, one stage per file, in data-flow order:
+
+1. ``../fusion.py``: the graph partitioned into clusters, BLAS products and glue (shared with
+   the CUDA backend), by the rules of
+2. ``table.py``: the lowering table, one entry per ``Primitive``;
+3. per-cluster lowering: ``lowering.py`` (one element of an elementwise primitive),
+   ``emit.py`` (loop nests, small products, the runner text), ``loops.py`` (control flow),
+   ``indexing.py`` (scatters and gathers), ``chunked.py`` (NumPy SIMD blocks), made
+   shape-generic by ``canonical.py``;
+4. ``compiler.py``: the kernel cache (memory, disk via ``../cache.py``, ``precompile.py``);
+5. ``runner.py``: the compiled kernels and the glue (``glue.py``, ``gemm.py``) bound together.
+
+Importing this package does not import Numba: the first ``compile`` does.
 """
 from . import threads
 
 threads.before_numba_import()
 
-from .compiler import compile, stats  # noqa: F401
+from .compiler import stats  # noqa: F401
+from .runner import compile  # noqa: F401

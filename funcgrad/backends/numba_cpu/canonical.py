@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..fusion import dim
 from . import lowering
 
 _SIZE = re.compile(r"\b_n(\d+)_\b")
@@ -32,11 +33,7 @@ _VALUE = re.compile(r"\b_f(4|8)_([0-9a-f]+)_\b")
 _PLACEHOLDER = re.compile(r"\b_n\d+_\b|\b_f[48]_[0-9a-f]+_\b")
 _LOCAL = re.compile(r"(?<![\w.'\"])[a-z]{1,2}\d\w*")
 _KEPT = frozenset({0.0, 1.0, -1.0, 0.5, 2.0})
-
-
-def dim(n: int) -> str:
-    """Source text of the array size ``n``: a placeholder, except 0 and 1."""
-    return str(n) if n <= 1 else f"_n{n}_"
+_ALLOC = re.compile(r"(\w+) = np\.(?:empty|full)\((\([^()]*\)), (?:(.+), )?(np\.\w+)\)")
 
 
 def shape_text(shape) -> str:
@@ -99,7 +96,8 @@ def alpha_rename(text: str) -> str:
 @dataclass
 class Kernel:
     """A canonical kernel: ``text`` (the source defining ``kernel``), and what a call passes for
-    each argument: ``("var", v)`` a value of the graph, ``("size", n)`` or ``("value", scalar)``."""
+    each argument: ``("var", v)`` a value of the graph, ``("size", n)``, ``("value", scalar)`` or
+    ``("alloc", Alloc)``, a new array the caller allocates."""
     text: str
     args: list
 
@@ -108,6 +106,8 @@ def _arg_type(arg) -> str:
     kind, x = arg
     if kind == "var":
         return f"_A({np.dtype(x.aval.dtype).name!r}, {len(x.aval.shape)})"
+    if kind == "alloc":
+        return f"_A({x.dtype!r}, {len(x.shape)})"
     if kind == "size":
         return "_t.int64"
     return f"_t.{np.dtype(x.dtype).name}"
@@ -118,16 +118,22 @@ def kernel_text(params, body, tail, options="**_OPTS") -> Kernel:
 
     ``params``: ``(name, var)`` for the graph values the group reads (a 0-d value is passed as a
     0-d array ``x<n>`` and read into ``s<n>``); ``body``: its statements; ``tail``: the
-    statements after it (the return). Arguments are ordered by first use in ``body``."""
+    statements after it (the return). Arguments are ordered by first use in ``body``.
+
+    The arrays the function allocates at its top level (``alloc``) become arguments allocated by
+    the caller: the same fresh arrays, and no allocation code for Numba to compile."""
+    (body, in_body), (tail, in_tail) = _hoist_allocs(body), _hoist_allocs(tail)
+    allocs = in_body + in_tail
     text = "\n".join(body)
     first: dict = {}
     for m in _LOCAL.finditer(text):
         first.setdefault(m.group(0), m.start())
     params = sorted(params, key=lambda p: first.get(p[0], len(text)))
-    args = [("var", v) for _, v in params]
-    names = [_sig_name(p) for p in params]
+    args = [("var", v) for _, v in params] + [("alloc", a) for a in allocs]
+    names = [_sig_name(p) for p in params] + [a.name for a in allocs]
     prologue = [f"{p[0]} = {_sig_name(p)}[()]" for p in params if not p[1].aval.shape]
-    shapes = {name: tuple(v.aval.shape) for name, v in params if v.aval.shape}
+    shapes = [(name, tuple(v.aval.shape)) for name, v in params if v.aval.shape]
+    shapes += [(a.name, a.shape) for a in allocs]
     symbols: dict = {}
     for m in _PLACEHOLDER.finditer(text + "\n" + "\n".join(tail)):
         token = m.group(0)
@@ -141,8 +147,7 @@ def kernel_text(params, body, tail, options="**_OPTS") -> Kernel:
             args.append(("value", _value_of(vm.group(1), vm.group(2))))
             continue
         n = int(size.group(1))
-        src = next(((name, ax) for name, _ in params if name in shapes
-                    for ax, d in enumerate(shapes[name]) if d == n), None)
+        src = next(((name, ax) for name, shape in shapes for ax, d in enumerate(shape) if d == n), None)
         if src is None:
             names.append(sym)
             args.append(("size", n))
@@ -153,6 +158,31 @@ def kernel_text(params, body, tail, options="**_OPTS") -> Kernel:
     lines = [f"@njit(({sig}{',' if args else ''}), {options})", f"def kernel({', '.join(names)}):"]
     lines += ["    " + s for s in stmts.split("\n")]
     return Kernel(alpha_rename("\n".join(lines) + "\n"), args)
+
+
+@dataclass(frozen=True)
+class Alloc:
+    """An array a kernel receives freshly allocated: its parameter ``name``, ``shape``, dtype
+    name, and ``expr``, the NumPy expression allocating it (specialised)."""
+    name: str
+    shape: tuple
+    dtype: str
+    expr: str
+
+
+def _hoist_allocs(lines):
+    """``(rest, allocs)``: ``lines`` without their top-level ``alloc`` statements, and those as
+    ``Alloc``s."""
+    rest, allocs = [], []
+    for line in lines:
+        m = _ALLOC.fullmatch(line)
+        if m is None:
+            rest.append(line)
+            continue
+        expr = specialise(line.split(" = ", 1)[1])
+        shape = tuple(int(d) for d in re.findall(r"\d+", specialise(m.group(2))))
+        allocs.append(Alloc(m.group(1), shape, m.group(4)[len("np."):], expr))
+    return rest, allocs
 
 
 def _sig_name(p) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...primitives.elementwise import convert_p, integer_pow_p, select_p
 from . import lowering, threads
 
 CHUNK = 8192
@@ -39,8 +40,7 @@ def run_rows(work, n0: int, rows: int):
 
 
 def supported(eqn) -> bool:
-    name = eqn.prim.name
-    if name in lowering.REDUCTIONS or name in ("integer_pow", "convert_element_type", "select"):
+    if eqn.prim in lowering.REDUCTIONS or eqn.prim in (integer_pow_p, convert_p, select_p):
         return True
     return isinstance(eqn.prim.impl, np.ufunc) and eqn.prim.impl.nout == 1
 
@@ -83,7 +83,7 @@ def emit(em, grp, node):
         k = em.n(out)
         dt = np.dtype(out.aval.dtype)
         args = [_operand(em, grp, node, v, where) for v in e.inputs]
-        if e.prim.name in lowering.REDUCTIONS:
+        if e.prim in lowering.REDUCTIONS:
             _reduce(em, e, k, dt, args[0], shape, pre, body, post, partials)
             grp.produced.add(id(out))
             _release(em, node, e, i, last_use, where, bufs)
@@ -127,22 +127,21 @@ def _operand(em, grp, node, v, where):
 
 
 def _op_lines(e, args, dst):
-    name = e.prim.name
     dt = np.dtype(e.outvars[0].aval.dtype)
-    if name == "convert_element_type":
+    if e.prim is convert_p:
         return [f"np.copyto({dst}, {args[0]}, casting='unsafe')"]
-    if name == "select":
+    if e.prim is select_p:
         return [f"np.copyto({dst}, {args[2]})", f"np.copyto({dst}, {args[1]}, where={args[0]})"]
-    if name == "integer_pow":
+    if e.prim is integer_pow_p:
         y = int(e.params["y"])
         if y == 2:
             return [f"np.square({args[0]}, out={dst})"]
         return [f"np.power({args[0]}, {lowering.literal(y, dt)}, out={dst})"]
-    return [f"_u_{name}({', '.join(args)}, out={dst})"]
+    return [f"_u_{e.prim.name}({', '.join(args)}, out={dst})"]  # _u_<name>: the primitive's ufunc
 
 
 def _reduce(em, e, k, dt, x, shape, pre, body, post, partials):
-    kind = lowering.REDUCTIONS[e.prim.name]
+    kind = lowering.REDUCTIONS[e.prim]
     axes = tuple(sorted(a % len(shape) for a in e.params["axes"]))
     uf = _REDUCE_UFUNC[kind]
     out_shape = tuple(e.outvars[0].aval.shape)
@@ -218,7 +217,7 @@ def hybrid_ok(em, node) -> bool:
     """Every operand from outside is a full-shape array or a scalar literal, and nothing is reduced:
     the cluster can then be walked as one flat range."""
     for e in node.eqns:
-        if e.prim.name in lowering.REDUCTIONS:
+        if e.prim in lowering.REDUCTIONS:
             return False
         for v in e.inputs:
             if em.lit_of(v) is None and not em.in_node(node, v) and tuple(v.aval.shape) != node.shape:
@@ -226,12 +225,11 @@ def hybrid_ok(em, node) -> bool:
     return True
 
 
-def _is_simd(e) -> bool:
-    from .plan import TRANSCENDENTAL
-
-    if lowering.vector_math(e) and not lowering.needs_fallback(e):
-        return False  # vecmath.py, inside the compiled blocks
-    return e.prim.name in TRANSCENDENTAL and isinstance(e.prim.impl, np.ufunc) and e.prim.impl.nout == 1
+def _is_simd(em, e) -> bool:
+    element = em.rules.element(e)
+    if element is None or (element.vector_math(e) and not element.needs_fallback(e)):
+        return False  # a reduction; or vecmath.py, inside the compiled blocks
+    return element.transcendental and isinstance(e.prim.impl, np.ufunc) and e.prim.impl.nout == 1
 
 
 def _stages(em, node):
@@ -240,19 +238,19 @@ def _stages(em, node):
     level, feeds = {}, set()
     for e in node.eqns:
         lv = max((level.get(id(v), 0) for v in e.inputs if em.in_node(node, v)), default=0)
-        level[id(e.outvars[0])] = lv + 1 if _is_simd(e) else lv
+        level[id(e.outvars[0])] = lv + 1 if _is_simd(em, e) else lv
     for e in reversed(node.eqns):
-        if _is_simd(e) or id(e.outvars[0]) in feeds:
+        if _is_simd(em, e) or id(e.outvars[0]) in feeds:
             feeds.update(id(v) for v in e.inputs if em.in_node(node, v))
-    top = max((level[id(e.outvars[0])] for e in node.eqns if _is_simd(e)), default=0)
+    top = max((level[id(e.outvars[0])] for e in node.eqns if _is_simd(em, e)), default=0)
     stages = []
     for lv in range(top):
-        block = [e for e in node.eqns if not _is_simd(e) and id(e.outvars[0]) in feeds
+        block = [e for e in node.eqns if not _is_simd(em, e) and id(e.outvars[0]) in feeds
                  and level[id(e.outvars[0])] == lv]
         if block:
             stages.append(("nb", block))
-        stages += [("np", e) for e in node.eqns if _is_simd(e) and level[id(e.outvars[0])] == lv + 1]
-    rest = [e for e in node.eqns if not _is_simd(e) and id(e.outvars[0]) not in feeds]
+        stages += [("np", e) for e in node.eqns if _is_simd(em, e) and level[id(e.outvars[0])] == lv + 1]
+    rest = [e for e in node.eqns if not _is_simd(em, e) and id(e.outvars[0]) not in feeds]
     if rest:
         stages.append(("nb", rest))
     return stages
@@ -302,7 +300,7 @@ def emit_hybrid(em, grp, node):
                     reads[src] = v.aval.dtype
                     args.append(f"{src}[i]")
             k = em.n(e.outvars[0])
-            lines.append(f"v{k} = {lowering.elementwise_expr(e, args)}")
+            lines.append(f"v{k} = {em.rules.element(e).expr(e, args)}")
             if id(e.outvars[0]) in loc:
                 lines.append(f"{loc[id(e.outvars[0])]}[i] = v{k}")
                 reads[loc[id(e.outvars[0])]] = e.outvars[0].aval.dtype

@@ -1,8 +1,7 @@
-"""Compile a graph: plan it, write its groups as canonical kernels, find each in the memory or
-disk cache (or compile it), and bind them and the glue into the runner."""
+"""The kernel cache: a graph lowered to canonical kernels (``lower``), each found in memory, in
+the disk cache, or compiled (``load_kernels``); ``runner.py`` binds them into the callable."""
 from __future__ import annotations
 
-import builtins
 import hashlib
 import threading
 from dataclasses import dataclass
@@ -12,13 +11,11 @@ import numpy as np
 
 from ...core.graph import Graph
 from .. import cache
-from . import loops, precompile
-from . import plan as planmod
-from .emit import HEADER, Emitter, call_values, glue_eqns, glue_literals
-from .glue import _fix, make_glue
+from . import loops, precompile, table
+from .emit import HEADER, Emitter
 
-_CODEGEN_FILES = ("plan.py", "emit.py", "canonical.py", "lowering.py", "chunked.py", "kernels.py", "compiler.py",
-                  "loops.py", "vecmath.py", "indexing.py")
+_CODEGEN_FILES = ("../fusion.py", "table.py", "emit.py", "canonical.py", "lowering.py", "chunked.py", "kernels.py",
+                  "compiler.py", "loops.py", "vecmath.py", "indexing.py")
 _codegen_version: str | None = None
 
 
@@ -79,8 +76,8 @@ class Program:
 def lower(graph: Graph) -> Program:
     """Plan ``graph`` (control-flow constants hoisted) and write its kernels and runner."""
     graph = loops.hoist(graph)
-    plan = planmod.make_plan(graph, mode="top")
-    em = Emitter(plan).build()
+    plan = table.make_plan(graph, mode="top")
+    em = Emitter(plan, table.RULES).build()
     kernels = em.kernels()
     return Program(plan, em, kernels, em.runner_text(em.var_by_id(), kernels))
 
@@ -136,49 +133,3 @@ def load_kernels(kernels) -> list:
             load_kernel(text)
         precompile.wait(pid)
     return [load_kernel(k.text) for k in kernels]
-
-
-def compile(graph: Graph):
-    """``run(args) -> outputs`` for ``graph``, with every lowerable part compiled by Numba."""
-    stats["compiles"] += 1
-    program = lower(graph)
-    return bind(program, load_kernels(program.kernels))
-
-
-def bind(program: Program, fns, runner: str | None = None, values=None):
-    """The callable running ``program`` with the groups' functions ``fns``. ``runner`` and
-    ``values`` default to the program's (calls in the canonical kernels' argument order)."""
-    plan = program.plan
-    graph = plan.graph
-    scope = {"np": np}
-    exec(builtins.compile(runner or program.runner, "<funcgrad runner>", "exec"), scope)  # noqa: S102  (generated)
-    glue = [loops.make_glue(e) if e.prim.name in loops.CONTROL_FLOW else make_glue(e, planmod.classify)
-            for e in glue_eqns(plan)]
-    consts = [_fix(c, v.aval.dtype) for v, c in zip(graph.constvars, graph.consts)]
-    values = call_values(program.kernels) if values is None else values
-    run = scope["make_run"](glue, glue_literals(plan), consts, fns, values)
-    effectful = any(loops.effectful(e) for e in glue_eqns(plan))
-    return _guard(run, effectful, [v.aval.dtype for v in graph.invars])
-
-
-def _guard(run, effectful, dtypes):
-    """Compiled functions take writeable C-contiguous arrays; others are copied first (up
-    front when the graph has effects, else on the rare dispatch failure)."""
-    def normalize(args):
-        return [_fix(a, d) for a, d in zip(args, dtypes)]
-
-    if effectful:
-        return lambda args: run(normalize(args))
-
-    def guarded(args):
-        try:
-            return run(args)
-        except TypeError as exc:
-            if "No matching definition" not in str(exc):
-                raise
-            return run(normalize(args))
-
-    return guarded
-
-
-

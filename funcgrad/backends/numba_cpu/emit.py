@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.graph import Literal
-from . import canonical, chunked, indexing, loops, lowering
+from ..fusion import Plan
+from ..fusion import _size as _prod
+from . import canonical, chunked, lowering
 from .canonical import alloc, dim, shape_text
-from .plan import Plan
-from .plan import _size as _prod
 
 HEADER = '''import math  # noqa: F401
 import numpy as np
@@ -55,10 +55,39 @@ class _Group:
         return {n.index for n in self.nodes}
 
 
+class Module:
+    """What the emitters of one generated module share: the lowering table (``rules``, see
+    ``table.py``) and fresh numbers for the variables of inlined sub-graphs and loop counters."""
+
+    def __init__(self, rules):
+        self.rules = rules
+        self.next_vid = 0
+        self.counter = 0
+
+    def fresh(self, stem: str) -> str:
+        self.counter += 1
+        return f"{stem}{self.counter}"
+
+    def body(self, graph, splats: dict):
+        """An emitter holding ``graph`` lowered as straight-line code whose names do not clash
+        with the module's; ``splats`` maps input positions to Literals (inputs with all elements
+        equal: not bound, written inline)."""
+        extra = {id(graph.invars[i]): lit for i, lit in splats.items()}
+        em = Emitter(self.rules.make_plan(graph, mode="body", extra_splats=extra), self.rules, module=self, body=True)
+        em.vid = {k: n + self.next_vid for k, n in em.vid.items()}
+        self.next_vid += len(em.vid)
+        em.build()
+        return em
+
+
 class Emitter:
-    def __init__(self, plan: Plan, module=None, body=False):
+    """Writes a plan's groups and glue. ``rules``: the lowering table (``table.RULES``), which
+    says how each element is written and writes the loop and index nodes."""
+
+    def __init__(self, plan: Plan, rules, module=None, body=False):
         self.plan = plan
-        self.module = module if module is not None else loops.Module()  # shared with sub-graphs
+        self.rules = rules
+        self.module = module if module is not None else Module(rules)  # shared with sub-graphs
         self.body = body  # a loop body's function (loops.py): BLAS products are compiled calls
         self.info = plan.info
         self.vid: dict = {}
@@ -118,7 +147,7 @@ class Emitter:
         """One loop nest; when it uses vecmath's sin/cos, it counts the arguments beyond their
         range, and a second (serial, rarely run) nest through libm recomputes everything when
         there are any."""
-        if not any(lowering.needs_fallback(e) for e in node.eqns):
+        if not any(self.needs_fallback(e) for e in node.eqns):
             self.cluster_nest(grp, node)
             return
         flag = f"fb{node.index}"
@@ -127,6 +156,10 @@ class Emitter:
         start = len(grp.body)
         self.cluster_nest(grp, node, libm=True)
         grp.body[start:] = [f"if {flag}:"] + ["    " + s for s in grp.body[start:]]
+
+    def needs_fallback(self, e) -> bool:
+        element = self.rules.element(e)
+        return element is not None and element.needs_fallback(e)
 
     def cluster_nest(self, grp, node, flag=None, libm=False):
         shape = node.shape
@@ -139,13 +172,13 @@ class Emitter:
             out = e.outvars[0]
             k = self.n(out)
             dt = out.aval.dtype
-            if e.prim.name in lowering.REDUCTIONS:
+            if e.prim in lowering.REDUCTIONS:
                 self.emit_reduce(grp, node, e, loop, pre, body, opens, closes)
                 continue
             args = [self.operand(grp, node, v, loop) for v in e.inputs]
             name = f"v{k}" if nd else f"s{k}"
-            body.append(f"{name} = {lowering.elementwise_expr(e, args, libm)}")
-            if flag and lowering.needs_fallback(e):
+            body.append(f"{name} = {self.rules.element(e).expr(e, args, libm)}")
+            if flag and self.needs_fallback(e):
                 body.append(f"{flag} += {lowering.fallback_check(e, args)}")
             if nd and self.info[id(out)].stored:
                 pre.append(f"a{k} = {alloc(shape, dt)}")
@@ -157,7 +190,7 @@ class Emitter:
         out, x = e.outvars[0], e.inputs[0]
         k = self.n(out)
         dt = out.aval.dtype
-        kind = lowering.REDUCTIONS[e.prim.name]
+        kind = lowering.REDUCTIONS[e.prim]
         axes = {a % len(node.shape) for a in e.params["axes"]}
         nd = len(node.shape)
         depth = nd
@@ -202,7 +235,7 @@ class Emitter:
         reshape when they already are), multiplied by the shared ``kernels.bmm_nt``."""
         from ...primitives.linalg import parse_spec
 
-        if self.body and loops.blas_dot(self, grp, node):
+        if self.body and self.rules.body_dot(self, grp, node):
             return
         e = node.eqns[0]
         out = e.outvars[0]
@@ -246,10 +279,9 @@ class Emitter:
         grp.produced.add(id(out))
 
     def emit_loop(self, grp, node):
-        loops.emit(self, grp, node)
+        self.rules.emit_node(self, grp, node)
 
-    def emit_index(self, grp, node):
-        indexing.emit(self, grp, node)
+    emit_index = emit_loop
 
     def plain_array(self, v) -> bool:
         """A stored (or argument) array, read without any view in between."""
@@ -430,6 +462,8 @@ class Emitter:
                         args.append(f"r{self.n(a)}")
                     elif a_kind == "size":
                         args.append(str(a))
+                    elif a_kind == "alloc":
+                        args.append(a.expr)
                     else:
                         args.append(f"w{value_i}")
                         value_i += 1

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...primitives.linalg import dot_general_impl, parse_spec
+from ...primitives.linalg import dot_general_impl, dot_general_p, parse_spec
 from . import gemm
 
 
@@ -86,7 +86,7 @@ def make_fallback(eqn):
 
 
 def make_glue(eqn, classify):
-    if eqn.prim.name == "dot_general" and classify(eqn) == "glue" and not eqn.prim.effectful:
+    if eqn.prim is dot_general_p and classify(eqn) == "glue" and not eqn.prim.effectful:
         kinds = {np.dtype(v.aval.dtype).kind for v in eqn.inputs}
         if kinds <= {"f"}:
             return make_dot(eqn)

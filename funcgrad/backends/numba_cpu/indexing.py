@@ -12,28 +12,29 @@
         a7[w3_0, (1 + i3_0)] = np.float64(a7[w3_0, (1 + i3_0)] + a5[i3_0])
 
 A scatter copies its operand, then loops over the indexed region; a gather with scalar indices
-stores the selected elements. Basic ``getitem`` is a view (``plan.view_map``). Index arrays with
+stores the selected elements. Basic ``getitem`` is a view (``fusion.view_map``). Index arrays with
 elements (not scalars) stay in the glue.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ...primitives.structural import getitem_p, index_add_p, index_set_p
+from ..fusion import VarInfo, getitem_map
 from . import lowering
 from .canonical import alloc, dim, value
-from .plan import VarInfo, _getitem_map
 
-SCATTERS = frozenset({"index_add", "index_set"})
+SCATTERS = frozenset({index_add_p, index_set_p})
 
 
 def _index_operands(eqn):
-    return eqn.inputs[2:] if eqn.prim.name in SCATTERS else eqn.inputs[1:]
+    return eqn.inputs[2:] if eqn.prim in SCATTERS else eqn.inputs[1:]
 
 
 def lowerable(eqn) -> bool:
     """A scatter, or a gather with index operands, into an array of rank >= 1 whose index
     operands are all integer scalars."""
-    if eqn.prim.name not in SCATTERS and eqn.prim.name != "getitem":
+    if eqn.prim not in SCATTERS and eqn.prim is not getitem_p:
         return False
     idx = _index_operands(eqn)
     return (len(eqn.inputs[0].aval.shape) > 0
@@ -60,7 +61,7 @@ def _index_map(em, grp, node, e, shape):
                       f'    raise IndexError("index out of bounds for an axis of size {n}")']
             names[axis] = w
         axis += entry[0] != "none"
-    static = _getitem_map(tuple(("int", 0) if en[0] == "array" else en for en in spec), shape)
+    static = getitem_map(tuple(("int", 0) if en[0] == "array" else en for en in spec), shape)
 
     def imap(loop):
         out = static(loop)
@@ -79,7 +80,7 @@ def emit(em, grp, node):
     k, dt = em.n(out), out.aval.dtype
     shape = tuple(x.aval.shape)
     lines, imap = _index_map(em, grp, node, e, shape)
-    if e.prim.name == "getitem":
+    if e.prim is getitem_p:
         target = tuple(out.aval.shape)
         loop = [f"i{node.index}_{d}" for d in range(len(target))]
         if target:
@@ -108,7 +109,7 @@ def emit(em, grp, node):
     vs = tuple(v.aval.shape)
     lead = len(target) - len(vs)
     val = em.load(grp, v, ["0" if d == 1 else loop[lead + j] for j, d in enumerate(vs)])
-    if e.prim.name == "index_add":
+    if e.prim is index_add_p:
         val = lowering.wrap(f"{dst} + {val}", dt)
     elif v.aval.dtype != dt:
         val = lowering.wrap(val, dt)

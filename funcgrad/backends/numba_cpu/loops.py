@@ -21,7 +21,7 @@ Numba re-optimises a callee inside every caller, so a function per body compiles
 
 A control-flow equation left to the glue (a body needing glue: a primitive without a lowering,
 an effect; or a body so large it would use threads or NumPy's SIMD ufuncs) runs as a Python
-loop over its sub-graphs compiled on their own (``make_glue``).
+loop over its sub-graphs compiled on their own (``runner.control_flow_glue``).
 
 Before planning, the constants of every sub-graph are hoisted into constants of the top-level
 graph (``hoist``), passed to the loop as loop-invariant operands: the generated source then
@@ -36,19 +36,22 @@ from types import SimpleNamespace
 import numpy as np
 
 from ...core.graph import Eqn, Graph, Literal, Var
+from ...primitives import control_flow as cf
+from ...primitives.structural import reshape_p
+from ..fusion import VarInfo
 from . import lowering
 from .canonical import alloc, dim, value
-from .plan import _CONTROL_FLOW as CONTROL_FLOW
-from .plan import VarInfo, make_plan
+from .glue import matmul_plan
+
+CONTROL_FLOW = frozenset({cf.scan_p, cf.while_p, cf.cond_p})
 
 
 # -- sub-graphs ------------------------------------------------------------------------------------
 def subgraphs(eqn) -> list:
     p = eqn.params
-    name = eqn.prim.name
-    if name == "scan":
+    if eqn.prim is cf.scan_p:
         return [p["body"]]
-    if name == "while":
+    if eqn.prim is cf.while_p:
         return [p["cond_graph"], p["body_graph"]]
     return list(p["branches"])
 
@@ -57,7 +60,7 @@ def all_eqns(graph):
     """Every equation of ``graph`` and, recursively, of its control-flow sub-graphs."""
     for e in graph.eqns:
         yield e
-        if e.prim.name in CONTROL_FLOW:
+        if e.prim in CONTROL_FLOW:
             for g in subgraphs(e):
                 yield from all_eqns(g)
 
@@ -70,16 +73,16 @@ def _closed(g):
 def _hoist_eqn(e):
     """``(eqn, pulled)``: the equation with its sub-graphs' constants as leading operands of the
     right groups, and the constant values pulled out (in the order of the new operands)."""
-    p, name = e.params, e.prim.name
+    p = e.params
     subs = [hoist(g) for g in subgraphs(e)]
     if all(not g.constvars for g in subs) and all(a is b for a, b in zip(subs, subgraphs(e))):
         return e, []
     fresh = [[Var(v.aval) for v in g.constvars] for g in subs]
     pulled = [list(g.consts) for g in subs]
-    if name == "scan":
+    if e.prim is cf.scan_p:
         params = {**p, "body": _closed(subs[0]), "num_consts": p["num_consts"] + len(fresh[0])}
         inputs = fresh[0] + list(e.inputs)
-    elif name == "while":
+    elif e.prim is cf.while_p:
         nc = p["cond_nconsts"]
         params = {**p, "cond_graph": _closed(subs[0]), "body_graph": _closed(subs[1]),
                   "cond_nconsts": nc + len(fresh[0]), "body_nconsts": p["body_nconsts"] + len(fresh[1])}
@@ -102,11 +105,11 @@ def _hoist_eqn(e):
 def hoist(graph):
     """``graph`` with the constants of all control-flow sub-graphs hoisted into its own (the
     same object when there is nothing to hoist)."""
-    if not any(e.prim.name in CONTROL_FLOW for e in graph.eqns):
+    if not any(e.prim in CONTROL_FLOW for e in graph.eqns):
         return graph
     eqns, cvars, consts, changed = [], list(graph.constvars), list(graph.consts), False
     for e in graph.eqns:
-        if e.prim.name in CONTROL_FLOW:
+        if e.prim in CONTROL_FLOW:
             new, pulled = _hoist_eqn(e)
             changed |= new is not e
             for v, c in pulled:
@@ -120,21 +123,22 @@ def hoist(graph):
 
 
 @lru_cache(maxsize=512)
-def _body_compiles(graph) -> bool:
+def _body_compiles(graph, rules) -> bool:
     """No glue in the body, and nothing in it large enough that, compiled on its own, it would
     use threads or NumPy's SIMD ufuncs (then a Python loop over the compiled body is faster)."""
-    if not all(kind == "segment" for kind, _ in make_plan(graph, mode="body").steps):
+    if not all(kind == "segment" for kind, _ in rules.make_plan(graph, mode="body").steps):
         return False
-    alone = make_plan(graph, mode="top")
+    alone = rules.make_plan(graph, mode="top")
     return not any(n.parallel or n.chunked for kind, seg in alone.steps if kind == "segment" for n in seg.nodes)
 
 
-def compilable(eqn) -> bool:
-    """Whether every sub-graph of a control-flow equation lowers without glue (recursively)."""
+def compilable(eqn, rules) -> bool:
+    """Whether every sub-graph of a control-flow equation lowers without glue (recursively),
+    by the lowering table ``rules``."""
     avals = [v.aval for v in eqn.inputs] + [v.aval for v in eqn.outvars]
     if any(np.dtype(a.dtype) not in lowering.SUPPORTED_DTYPES for a in avals):
         return False
-    return all(not g.constvars and _body_compiles(g) for g in subgraphs(eqn))
+    return all(not g.constvars and _body_compiles(g, rules) for g in subgraphs(eqn))
 
 
 # -- the glue fallback ---------------------------------------------------------------------------
@@ -142,67 +146,7 @@ def effectful(eqn) -> bool:
     """Whether ``eqn`` or anything in its sub-graphs has effects."""
     if eqn.prim.effectful:
         return True
-    return eqn.prim.name in CONTROL_FLOW and any(e.prim.effectful for g in subgraphs(eqn) for e in all_eqns(g))
-
-
-def make_glue(eqn):
-    """``call(*arrays) -> outputs`` for a control-flow equation that is not a loop node: the
-    loop (or branch) runs in Python, calling its sub-graphs compiled by this backend (compiled
-    segments with their own glue between them)."""
-    from .compiler import compile as compile_graph
-    from .glue import _fix
-
-    p, name = eqn.params, eqn.prim.name
-    dtypes = [np.dtype(v.aval.dtype) for v in eqn.inputs]
-
-    def fixed(args):
-        return [_fix(a, d) for a, d in zip(args, dtypes)]
-
-    if name == "scan":
-        return _scan_glue(compile_graph(p["body"]), p, fixed)
-    if name == "while":
-        test, step = compile_graph(p["cond_graph"]), compile_graph(p["body_graph"])
-        ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
-
-        def run_while(*args):
-            args = fixed(args)
-            cc, bc, carry = args[:ncc], args[ncc:ncc + nbc], args[ncc + nbc:]
-            carry = [c.copy() for c in carry]
-            while bool(test(cc + carry)[0]):
-                carry = step(bc + carry)
-            return carry
-
-        return run_while
-    branches = [compile_graph(g) for g in p["branches"]]
-    alias = [[_passes_through(g, k) for k in range(len(g.outvars))] for g in p["branches"]]
-
-    def run_cond(*args):
-        args = fixed(args)
-        i = min(max(int(args[0]), 0), len(branches) - 1)
-        outs = branches[i](args[1:])
-        return [o.copy() if a else o for o, a in zip(outs, alias[i])]
-
-    return run_cond
-
-
-def _scan_glue(step, p, fixed):
-    nk, nc, length, body = p["num_consts"], p["num_carry"], p["length"], p["body"]
-    y_avals = body.out_avals[nc:]
-    alias = [length == 0 or _passes_through(body, k) for k in range(nc)]
-
-    def run_scan(*args):
-        args = fixed(args)
-        consts, carry, xs = args[:nk], args[nk:nk + nc], args[nk + nc:]
-        ys = [np.empty((length,) + a.shape, a.dtype) for a in y_avals]
-        for k in range(length):
-            t = length - 1 - k if p["reverse"] else k
-            out = step(consts + carry + [x[t, ...] for x in xs])
-            carry = out[:nc]
-            for y, o in zip(ys, out[nc:]):
-                y[t] = o
-        return [c.copy() if a else c for c, a in zip(carry, alias)] + ys
-
-    return run_scan
+    return eqn.prim in CONTROL_FLOW and any(e.prim.effectful for g in subgraphs(eqn) for e in all_eqns(g))
 
 
 # -- planning ------------------------------------------------------------------------------------
@@ -231,16 +175,14 @@ def plan_node(planner, eqn):
 BODY_BLAS_MIN = 1 << 12  # multiply-adds from which a matrix product in a body calls BLAS (np.dot)
 
 
-def blas_dot(em, grp, node) -> bool:
-    """Write a body's matrix product as a BLAS call from compiled code (``kernels.matmul``) when
-    it is one, large enough, of stored arrays; False leaves it to the emitter's loop nest."""
-    from .glue import matmul_plan
-    from .plan import _dot_macs
-
+def blas_dot(em, grp, node, macs: int) -> bool:
+    """Write a body's matrix product (``macs`` multiply-adds) as a BLAS call from compiled code
+    (``kernels.matmul``) when it is one, large enough, of stored arrays; False leaves it to the
+    emitter's loop nest."""
     e = node.eqns[0]
     x, y = e.inputs
     plan = matmul_plan(e.params["spec"], len(x.aval.shape), len(y.aval.shape))
-    if plan is None or _dot_macs(e) < BODY_BLAS_MIN or not (em.plain_array(x) and em.plain_array(y)):
+    if plan is None or macs < BODY_BLAS_MIN or not (em.plain_array(x) and em.plain_array(y)):
         return False
     swap, ta, tb = plan
     xs, ys = value_text(em, grp, x), value_text(em, grp, y)
@@ -252,32 +194,6 @@ def blas_dot(em, grp, node) -> bool:
     grp.body.append(f"{_out_name(em, out)} = _mm({left}, {right})")
     grp.produced.add(id(out))
     return True
-
-
-class Module:
-    """What the emitters of one generated module share: fresh numbers for the variables of
-    inlined sub-graphs and for loop counters, and whether any code uses ``_tanh32``."""
-
-    def __init__(self):
-        self.next_vid = 0
-        self.counter = 0
-
-    def fresh(self, stem: str) -> str:
-        self.counter += 1
-        return f"{stem}{self.counter}"
-
-    def body(self, graph, splats: dict):
-        """An emitter holding ``graph`` lowered as straight-line code whose names do not clash
-        with the module's; ``splats`` maps input positions to Literals (inputs with all elements
-        equal: not bound, written inline)."""
-        from .emit import Emitter
-
-        extra = {id(graph.invars[i]): lit for i, lit in splats.items()}
-        em = Emitter(make_plan(graph, mode="body", extra_splats=extra), module=self, body=True)
-        em.vid = {k: n + self.next_vid for k, n in em.vid.items()}
-        self.next_vid += len(em.vid)
-        em.build()
-        return em
 
 
 def value_text(em, grp, v) -> str:
@@ -297,7 +213,7 @@ def _out_name(em, v) -> str:
     return f"a{em.n(v)}" if v.aval.shape else f"s{em.n(v)}"
 
 
-def _passes_through(graph, k) -> bool:
+def passes_through(graph, k) -> bool:
     """Whether output ``k`` of ``graph`` may be (a view of) one of its inputs."""
     v = graph.outvars[k]
     if isinstance(v, Literal):
@@ -306,7 +222,7 @@ def _passes_through(graph, k) -> bool:
         return True
     for e in graph.eqns:
         if any(v is o for o in e.outvars):
-            return e.prim.name == "reshape" or e.prim.name in CONTROL_FLOW
+            return e.prim is reshape_p or e.prim in CONTROL_FLOW
     return False
 
 
@@ -314,7 +230,7 @@ def emit(em, grp, node):
     """Write the loop node's equation into ``grp`` (the emitter's ``emit_loop``)."""
     e = node.eqns[0]
     em.module.next_vid = max(em.module.next_vid, max(em.vid.values(), default=-1) + 1)
-    {"scan": _emit_scan, "while": _emit_while, "cond": _emit_cond}[e.prim.name](em, grp, e)
+    {cf.scan_p: _emit_scan, cf.while_p: _emit_while, cf.cond_p: _emit_cond}[e.prim](em, grp, e)
     for v in e.outvars:
         grp.produced.add(id(v))
 
@@ -361,7 +277,7 @@ def _emit_scan(em, grp, e):
     cnames = [_out_name(em, v) for v in carry]
     lines = []
     for k, (v, x0) in enumerate(zip(carry, init)):
-        alias = length == 0 or _passes_through(body, k)
+        alias = length == 0 or passes_through(body, k)
         lines.append(f"{cnames[k]} = {_copy_if(value_text(em, grp, x0), v, alias)}")
     for v in ys:
         lines.append(f"a{em.n(v)} = {alloc(v.aval.shape, v.aval.dtype)}")
@@ -407,7 +323,7 @@ def _emit_cond(em, grp, e):
     lines = []
     for b, g in enumerate(branches):
         code, res = _inline(em, grp, g, list(ops), range(len(ops)))
-        res = [_copy_if(r, v, _passes_through(g, k)) for k, (r, v) in enumerate(zip(res, e.outvars))]
+        res = [_copy_if(r, v, passes_through(g, k)) for k, (r, v) in enumerate(zip(res, e.outvars))]
         if b == len(branches) - 1:
             lines.append("else:" if b else "if True:")
         else:

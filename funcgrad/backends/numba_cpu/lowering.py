@@ -2,17 +2,21 @@
 
 Elementwise primitives carry a format template in ``prim.extra["numba"]`` (``"np.sin({0})"``,
 ``"({0} * {1})"``). A template is used only when every name in it is something Numba compiles
-(a NumPy ufunc Numba supports, a ``math`` function, a builtin); a few primitives get a better
-lowering here (NaN-propagating max/min, expanded integer powers, and exp, log, tanh, sin, cos and
-logistic of floats through the vectorisable approximations of ``vecmath.py``). Anything else runs
-through its NumPy ``impl`` in the Python glue.
+(a NumPy ufunc Numba supports, a ``math`` function, a builtin); the ``Element`` rule of a
+primitive in ``table.py`` may choose a better lowering from here (NaN-propagating max/min,
+expanded integer powers, and exp, log, tanh, sin, cos and logistic of floats through the
+vectorisable approximations of ``vecmath.py``). Anything else runs through its NumPy ``impl`` in
+the Python glue.
 """
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 
 import numpy as np
+
+from .. import fusion
 
 SUPPORTED_DTYPES = frozenset(np.dtype(t) for t in (
     np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
@@ -85,10 +89,7 @@ def wrap(expr: str, dtype) -> str:
     return f"{np_type(dtype)}({expr})"
 
 
-# -- special lowerings -----------------------------------------------------------------------
-# float32 tanh is written ``_tanh32`` in generated kernels (emit.HEADER binds vecmath's).
-
-
+# -- element rules ---------------------------------------------------------------------------
 def _ipow(args, params, dtype):
     x, y = args[0], int(params["y"])
     if y == 0:
@@ -107,79 +108,84 @@ def _convert(args, params, dtype):
     return f"{np_type(params['dtype'])}({args[0]})"
 
 
-_SPECIAL = {
-    "max": lambda a, p, d: f"np.maximum({a[0]}, {a[1]})",
-    "min": lambda a, p, d: f"np.minimum({a[0]}, {a[1]})",
-    "integer_pow": _ipow,
-    "not": _not,
-    "convert_element_type": _convert,
-}
+def _maximum(args, params, dtype):
+    return f"np.maximum({args[0]}, {args[1]})"  # NaN-propagating, like NumPy
 
-# -- vectorised math ---------------------------------------------------------------------------
+
+def _minimum(args, params, dtype):
+    return f"np.minimum({args[0]}, {args[1]})"
+
+
+SPECIAL = {"ipow": _ipow, "not": _not, "convert": _convert, "maximum": _maximum, "minimum": _minimum}
+
 # Float exp, log, tanh, sin, cos and logistic call vecmath.py (imported as ``_vm`` by generated
 # modules), which LLVM vectorises where libm runs one element at a time. sin and cos are exact
 # only up to vecmath.TRIG_MAX: a loop using them counts the arguments beyond it
-# (``fallback_check``) and, when there are any, runs again with ``elementwise_expr(..., libm=True)``.
-VECMATH = frozenset({"exp", "log", "tanh", "sin", "cos", "logistic"})
-_NEEDS_FALLBACK = frozenset({"sin", "cos"})
+# (``fallback_check``) and, when there are any, runs again with ``Element.expr(..., libm=True)``.
 _WIDTH = {np.dtype(np.float32): "32", np.dtype(np.float64): "64"}
 
 
-def vector_math(eqn) -> bool:
-    """Whether ``eqn`` is lowered to a vecmath.py function."""
-    dt = np.dtype(eqn.outvars[0].aval.dtype)
-    return eqn.prim.name in VECMATH and dt in _WIDTH and np.dtype(eqn.inputs[0].aval.dtype) == dt
+@dataclass(frozen=True)
+class Element:
+    """How one element of an elementwise primitive is written (the ``elem`` entries of
+    ``table.py``): through ``special`` (a ``SPECIAL`` name), else the primitive's
+    ``extra["numba"]`` template; with ``vecmath``, float operands call that vecmath.py function
+    instead (``bounded``: valid for arguments up to ``vecmath.TRIG_MAX`` only).
+    ``transcendental`` marks the functions whose NumPy ufunc is much faster than a libm call
+    per element (``chunked.py``)."""
+    special: str | None = None
+    vecmath: str | None = None
+    bounded: bool = False
+    transcendental: bool = False
 
+    def vector_math(self, eqn) -> bool:
+        """Whether ``eqn`` is lowered to a vecmath.py function."""
+        dt = np.dtype(eqn.outvars[0].aval.dtype)
+        return self.vecmath is not None and dt in _WIDTH and np.dtype(eqn.inputs[0].aval.dtype) == dt
 
-def needs_fallback(eqn) -> bool:
-    """Whether the vecmath lowering of ``eqn`` holds only for bounded arguments."""
-    return eqn.prim.name in _NEEDS_FALLBACK and vector_math(eqn)
+    def needs_fallback(self, eqn) -> bool:
+        """Whether the vecmath lowering of ``eqn`` holds only for bounded arguments."""
+        return self.bounded and self.vector_math(eqn)
+
+    def lowerable(self, eqn) -> bool:
+        """Whether one element of ``eqn`` can be written in Numba source."""
+        avals = [v.aval for v in eqn.inputs] + [v.aval for v in eqn.outvars]
+        if any(np.dtype(a.dtype) not in SUPPORTED_DTYPES for a in avals):
+            return False
+        if self.special is not None or self.vector_math(eqn):
+            return True
+        template = eqn.prim.extra.get("numba")
+        return isinstance(template, str) and template_ok(template)
+
+    def expr(self, eqn, args: list[str], libm: bool = False) -> str:
+        """Numba source computing one output element of ``eqn`` from its operands' element
+        texts (``libm``: a bounded vecmath function through libm instead)."""
+        in_dtype = np.dtype(eqn.inputs[0].aval.dtype) if eqn.inputs else None
+        if self.vector_math(eqn) and not (libm and self.bounded):
+            expr = self._vecmath_expr(eqn, args)
+        elif self.special is not None:
+            expr = SPECIAL[self.special](args, eqn.params, in_dtype)
+        else:
+            expr = eqn.prim.extra["numba"].format(*args, **eqn.params)
+        return wrap(expr, eqn.outvars[0].aval.dtype)
+
+    def _vecmath_expr(self, eqn, args):
+        name, width = self.vecmath, _WIDTH[np.dtype(eqn.outvars[0].aval.dtype)]
+        if name == "logistic":
+            one = literal(1, eqn.outvars[0].aval.dtype)
+            return f"({one} / ({one} + _vm.exp{width}(-{args[0]})))"
+        if name == "tanh" and width == "32":
+            return f"_tanh32({args[0]})"
+        return f"_vm.{name}{width}({args[0]})"
 
 
 def fallback_check(eqn, args: list[str]) -> str:
-    """Source of a bool: this element of ``eqn`` (``needs_fallback``) needs the libm lowering."""
+    """Source of a bool: this element of ``eqn`` (``Element.needs_fallback``) needs libm."""
     return f"_vm.trig_fallback({args[0]})"
 
 
-def _vecmath_expr(eqn, args):
-    name, width = eqn.prim.name, _WIDTH[np.dtype(eqn.outvars[0].aval.dtype)]
-    if name == "logistic":
-        one = literal(1, eqn.outvars[0].aval.dtype)
-        return f"({one} / ({one} + _vm.exp{width}(-{args[0]})))"
-    if name == "tanh" and width == "32":
-        return f"_tanh32({args[0]})"
-    return f"_vm.{name}{width}({args[0]})"
-
-
-def lowerable(eqn) -> bool:
-    """Whether one element of this elementwise equation can be written in Numba source."""
-    avals = [v.aval for v in eqn.inputs] + [v.aval for v in eqn.outvars]
-    if any(np.dtype(a.dtype) not in SUPPORTED_DTYPES for a in avals):
-        return False
-    name = eqn.prim.name
-    if name in _SPECIAL or vector_math(eqn):
-        return True
-    template = eqn.prim.extra.get("numba")
-    return isinstance(template, str) and template_ok(template)
-
-
-def elementwise_expr(eqn, args: list[str], libm: bool = False) -> str:
-    """Numba source computing one output element of ``eqn`` from its operands' element texts
-    (``libm``: sin and cos through libm, for arguments beyond vecmath.TRIG_MAX)."""
-    in_dtype = np.dtype(eqn.inputs[0].aval.dtype) if eqn.inputs else None
-    out_dtype = np.dtype(eqn.outvars[0].aval.dtype)
-    special = _SPECIAL.get(eqn.prim.name)
-    if vector_math(eqn) and not (libm and needs_fallback(eqn)):
-        expr = _vecmath_expr(eqn, args)
-    elif special is not None:
-        expr = special(args, eqn.params, in_dtype)
-    else:
-        expr = eqn.prim.extra["numba"].format(*args, **eqn.params)
-    return wrap(expr, out_dtype)
-
-
 # -- reductions ------------------------------------------------------------------------------
-REDUCTIONS = {"reduce_sum": "sum", "reduce_prod": "prod", "reduce_max": "max", "reduce_min": "min"}
+REDUCTIONS = fusion.REDUCTIONS  # reduction primitive -> "sum" | "prod" | "max" | "min"
 
 
 def reduce_identity(kind: str, dtype) -> str:

@@ -1,6 +1,6 @@
 """The CUDA backend: ``jit(f, device="cuda")`` compiles the graph to ``numba.cuda`` kernels.
 
-The graph is partitioned like the CPU backend's (``numba_cpu.plan``), then
+The graph is partitioned by the shared fusion stage (``backends/fusion.py``, rules in ``table.py``), then
 
 - each fused elementwise cluster becomes one kernel (one thread per element, grid-stride loop),
   generated from the primitives' scalar templates with device ``math`` functions; integer

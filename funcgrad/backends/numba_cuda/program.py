@@ -1,6 +1,6 @@
 """Lower a Graph to a CUDA program: generated kernels plus a list of steps over buffer slots.
 
-The graph is partitioned by the CPU backend's planner (``numba_cpu.plan.make_plan``): segments of
+The graph is partitioned by the shared fusion stage (``fusion.make_plan`` with ``table.RULES``): segments of
 clusters (elementwise equations of one iteration shape and the reductions that end them), small
 ``dot_general``s, reshapes and copies of views, separated by glue equations. Here
 
@@ -24,8 +24,8 @@ import numpy as np
 from ...core.avals import ShapedArray
 from ...core.graph import Literal, Var
 from ...primitives.linalg import contraction_plan, parse_spec
-from ..numba_cpu.plan import make_plan
-from . import matmul, scalar
+from ..fusion import make_plan
+from . import matmul, scalar, table
 from .codegen import (
     Buf,
     Kernel,
@@ -158,7 +158,7 @@ class _Lowering:
     # -- the walk ------------------------------------------------------------------------------
     def run(self):
         g = self.graph
-        self.plan = make_plan(g)
+        self.plan = make_plan(g, table.RULES)
         self.producer = {id(o): e for e in g.eqns for o in e.outvars}
         for i, v in enumerate(g.invars):
             self.var_slot[id(v)] = self.new_slot(v.aval, "input", i)
@@ -200,8 +200,8 @@ class _Lowering:
 
     def cluster(self, seg, node):
         key = (seg.index, node.index)
-        elems = [e for e in node.eqns if e.prim.name not in scalar.REDUCTIONS]
-        reds = [e for e in node.eqns if e.prim.name in scalar.REDUCTIONS]
+        elems = [e for e in node.eqns if e.prim not in scalar.REDUCTIONS]
+        reds = [e for e in node.eqns if e.prim in scalar.REDUCTIONS]
         stored = [e.outvars[0] for e in elems if self.info(e.outvars[0]).stored]
         slots = [self.new_slot(v.aval) for v in stored]
         kernels = []
@@ -220,7 +220,7 @@ class _Lowering:
                 parts = outs if split == 1 else [
                     self.new_slot(ShapedArray((split,) + e.outvars[0].aval.shape, e.outvars[0].aval.dtype))
                     for e in group]
-                todo = [(scalar.REDUCTIONS[e.prim.name], e.inputs[0], e.outvars[0], s)
+                todo = [(scalar.REDUCTIONS[e.prim], e.inputs[0], e.outvars[0], s)
                         for e, s in zip(group, parts)]
                 k = reduction_kernel(self.kernel_name(), node.shape, axes, todo, self.source_for(key, True),
                                      mode, split)
@@ -255,14 +255,14 @@ class _Lowering:
 
     def glue(self, eqn):
         avals = [v.aval for v in eqn.inputs] + [v.aval for v in eqn.outvars]
-        if eqn.prim.name == "dot_general" and all(np.dtype(a.dtype) in scalar.SUPPORTED_DTYPES
-                                                  and np.dtype(a.dtype) != np.bool_ for a in avals):
+        handler = table.rule(eqn.prim).glue
+        supported = all(np.dtype(a.dtype) in scalar.SUPPORTED_DTYPES for a in avals)
+        if handler == "dot" and supported and all(np.dtype(a.dtype) != np.bool_ for a in avals):
             self.dot(eqn)
-        elif eqn.prim.name == "reshape":
+        elif handler == "reshape":
             self.var_slot[id(eqn.outvars[0])] = self.array(eqn.inputs[0])
-        elif eqn.prim.name in ("concatenate", "pad") and all(np.dtype(a.dtype) in scalar.SUPPORTED_DTYPES
-                                                             for a in avals):
-            getattr(self, eqn.prim.name)(eqn)
+        elif handler in ("concatenate", "pad") and supported:
+            getattr(self, handler)(eqn)
         else:
             self.host(eqn)
 

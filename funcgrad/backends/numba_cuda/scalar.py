@@ -18,6 +18,7 @@ import re
 
 import numpy as np
 
+from ...primitives import elementwise as ew
 from ..numba_cpu import lowering
 
 SUPPORTED_DTYPES = frozenset(np.dtype(t) for t in (
@@ -222,21 +223,21 @@ def _div(a, p, d, o):
     return f"({a[0]} / {a[1]})" if d.kind == "f" else None
 
 
-_SPECIAL = {
-    "max": _maximum,
-    "min": _minimum,
-    "integer_pow": _ipow,
-    "pow": _pow,
-    "logistic": _logistic,
-    "not": _not,
-    "convert_element_type": _convert,
-    "div": _div,
-    "exp2": _exp2,
-    "cbrt": _cbrt,
-    "fmod": _fmod,
-    "isnan": _is_check("isnan", "False"),
-    "isinf": _is_check("isinf", "False"),
-    "isfinite": _is_check("isfinite", "True"),
+_SPECIAL = {  # primitive -> device lowering, where the shared template does not fit the device
+    ew.max_p: _maximum,
+    ew.min_p: _minimum,
+    ew.integer_pow_p: _ipow,
+    ew.pow_p: _pow,
+    ew.logistic_p: _logistic,
+    ew.not_p: _not,
+    ew.convert_p: _convert,
+    ew.div_p: _div,
+    ew.exp2_p: _exp2,
+    ew.cbrt_p: _cbrt,
+    ew.fmod_p: _fmod,
+    ew.isnan_p: _is_check("isnan", "False"),
+    ew.isinf_p: _is_check("isinf", "False"),
+    ew.isfinite_p: _is_check("isfinite", "True"),
 }
 
 
@@ -247,10 +248,10 @@ def device_expr(eqn, args: list[str]) -> str | None:
     if any(np.dtype(a.dtype) not in SUPPORTED_DTYPES for a in avals):
         return None
     in_dtype = np.dtype(eqn.inputs[0].aval.dtype) if eqn.inputs else None
-    if eqn.prim.name == "select" and len(eqn.inputs) == 3:
+    if eqn.prim is ew.select_p and len(eqn.inputs) == 3:
         in_dtype = np.dtype(eqn.inputs[1].aval.dtype)
     out_dtype = np.dtype(eqn.outvars[0].aval.dtype)
-    special = _SPECIAL.get(eqn.prim.name)
+    special = _SPECIAL.get(eqn.prim)
     if special is not None:
         expr = special(args, eqn.params, in_dtype, out_dtype)
     else:
@@ -270,7 +271,7 @@ def lowerable(eqn) -> bool:
 
 
 # -- reductions ----------------------------------------------------------------------------------
-REDUCTIONS = lowering.REDUCTIONS  # primitive name -> "sum" | "prod" | "max" | "min"
+REDUCTIONS = lowering.REDUCTIONS  # reduction primitive -> "sum" | "prod" | "max" | "min"
 
 
 def reduce_identity(kind: str, dtype) -> str:

@@ -1,20 +1,21 @@
-"""Partition a graph into compiled segments and Python glue.
+"""Fusion: partition a graph into compiled segments and glue (the first stage of a compiling
+backend, shared by ``numba_cpu`` and ``numba_cuda``).
 
-Every equation is either *lowered* (written into generated Numba source) or *glue* (run in
-Python between compiled segments: large ``dot_general``s through BLAS, and every primitive
-without a lowering through its NumPy ``impl``). Lowered equations are scheduled as early as
-their inputs allow (glue keeps its order, so effects stay ordered), and each segment between
-two glue steps becomes nodes:
+Every equation is either *lowered* (written into generated source) or *glue* (run in Python
+between compiled segments); which, and as what kind of node, is the backend's call: its
+lowering table (``Rules``) classifies each equation. Lowered equations are scheduled as early as
+their inputs allow (glue keeps its order, so effects stay ordered), and each segment between two
+glue steps becomes nodes:
 
 - *clusters*: elementwise equations of one iteration shape, the broadcasts and views they read
   through, and the reductions that end them, emitted as one loop nest (one pass over memory;
   only values needed elsewhere are stored);
 - small ``dot_general``s as loop nests, general reshapes as views of stored arrays;
-- with ``mode="top"``, control-flow equations (``scan``, ``while``, ``cond``) whose sub-graphs
-  lower completely, as compiled loops calling their bodies' functions (``loops.py``).
+- nodes a backend plans itself (``Rules.plan_node``: the CPU backend's loops and indexing).
 
 Views (broadcast_to, transpose, size-1 reshapes, basic-slice getitem, flip) are virtual: a read
-through them is an index remapping of the stored array below them.
+through them is an index remapping of the stored array below them. Index texts write every
+array size as ``dim(n)``, a placeholder a backend resolves (``numba_cpu/canonical.py``).
 """
 from __future__ import annotations
 
@@ -22,20 +23,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...core.graph import Literal
-from . import lowering
-from .canonical import dim
+from ..core.graph import Literal
+from ..errors import FuncgradError
+from ..primitives import reductions, structural
+from ..primitives.elementwise import stop_gradient_p
 
-DOT_INLINE_MAX = 1 << 14  # multiply-adds up to which a dot_general is a loop nest, not a BLAS call
-PARALLEL_MIN = 1 << 20  # elements from which a cluster's outer loop runs on several threads
-CHUNKED_MIN = 1 << 15  # elements from which a transcendental-heavy cluster uses NumPy's SIMD ufuncs
-CHUNK_ROW_MAX = 1 << 16  # largest row (elements past the first axis) a chunked cluster handles
+LOWERED = ("elem", "reduce", "view", "reshape", "dot")  # the kinds fusion plans itself
+_VIEWS = (structural.broadcast_p, structural.transpose_p, structural.flip_p, stop_gradient_p)
+REDUCTIONS = {reductions.reduce_sum_p: "sum", reductions.reduce_prod_p: "prod",
+              reductions.reduce_max_p: "max", reductions.reduce_min_p: "min"}
 
-_CONTROL_FLOW = frozenset({"scan", "while", "cond"})  # lowered by loops.py
-_VIEW_PRIMS = ("broadcast_to", "transpose", "flip", "stop_gradient")
-TRANSCENDENTAL = frozenset({"exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sin", "cos", "tan",
-                            "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
-                            "pow", "atan2", "logistic", "erf", "cbrt"})
+
+def dim(n: int) -> str:
+    """Source text of the array size ``n``: a placeholder ``_n<n>_``, except 0 and 1 (literal:
+    they shape the code, through broadcasting)."""
+    return str(n) if n <= 1 else f"_n{n}_"
 
 
 def _size(shape) -> int:
@@ -49,67 +51,71 @@ def _ones_only_reshape(src, dst) -> bool:
     return [d for d in src if d != 1] == [d for d in dst if d != 1]
 
 
-def _dot_macs(eqn) -> int:
-    from ...primitives.linalg import parse_spec
-
-    a, b, _ = parse_spec(eqn.params["spec"])
-    sizes = {}
-    for letters, v in ((a, eqn.inputs[0]), (b, eqn.inputs[1])):
-        sizes.update(zip(letters, v.aval.shape))
-    return _size(sizes.values())
-
-
-def classify(eqn, mode=None) -> str:
-    """'elem', 'reduce', 'view', 'reshape', 'dot', 'loop', 'index' (lowered) or 'glue'.
-
-    ``mode``: None (no loop or index nodes), "top" (control flow as loop nodes, see ``loops.py``;
-    scatters, and gathers with scalar index operands, as index nodes, ``indexing.py``) or "body"
-    (a loop body: the same, and every float contraction lowered).
-    """
+def structural_kind(eqn):
+    """"view", "reshape" or "reduce" for the equations whose node kind follows from their
+    structure alone (any backend that lowers them plans them so), else None."""
     prim = eqn.prim
-    if mode is not None and prim.name in _CONTROL_FLOW:
-        from .loops import compilable
-
-        return "loop" if compilable(eqn) else "glue"
-    if prim.multiple_results or prim.effectful:
-        return "glue"
-    avals = [v.aval for v in eqn.inputs] + [v.aval for v in eqn.outvars]
-    if any(np.dtype(a.dtype) not in lowering.SUPPORTED_DTYPES for a in avals):
-        return "glue"
-    name = prim.name
-    if name in _VIEW_PRIMS:
+    if prim in _VIEWS:
         return "view"
-    if mode is not None and (name in ("index_add", "index_set") or (name == "getitem" and len(eqn.inputs) > 1)):
-        from .indexing import lowerable
-
-        return "index" if lowerable(eqn) else "glue"
-    if name == "reshape":
+    if prim is structural.reshape_p:
         src, dst = eqn.inputs[0].aval.shape, eqn.outvars[0].aval.shape
         return "view" if _ones_only_reshape(src, dst) else "reshape"
-    if name == "getitem":
-        spec = eqn.params["spec"]
-        basic = len(eqn.inputs) == 1 and all(e[0] in ("slice", "int", "none") for e in spec)
-        return "view" if basic else "glue"
-    if name in lowering.REDUCTIONS:
-        return "view" if not eqn.params["axes"] else "reduce"
-    if name == "dot_general":
-        kinds = {np.dtype(v.aval.dtype).kind for v in eqn.inputs}
-        return "dot" if kinds <= {"f"} and (mode == "body" or _dot_macs(eqn) <= DOT_INLINE_MAX) else "glue"
-    if prim.kind == "elementwise" and lowering.lowerable(eqn):
-        return "elem"
-    return "glue"
+    if prim is structural.getitem_p:
+        basic = len(eqn.inputs) == 1 and all(e[0] in ("slice", "int", "none") for e in eqn.params["spec"])
+        return "view" if basic else None
+    if prim in REDUCTIONS:
+        return "reduce" if eqn.params["axes"] else "view"
+    return None
+
+
+def lookup(table: dict, prim, backend: str, opaque):
+    """``table[prim]``; ``opaque`` for a primitive defined outside funcgrad (``kind="opaque"``:
+    its NumPy impl in the glue); an error naming the primitive and the table otherwise."""
+    entry = table.get(prim)
+    if entry is not None:
+        return entry
+    if prim.kind == "opaque":
+        return opaque
+    raise FuncgradError(f"the {backend} backend has no lowering rule for primitive {prim.name!r}: add an entry "
+                        f"for it to TABLE in funcgrad/backends/{backend}/table.py (kind 'glue' runs its NumPy impl)")
+
+
+def stays_glue(eqn, kind: str, dtypes) -> bool:
+    """Whether an equation whose table entry has ``kind`` runs in the glue whatever its
+    structure: a glue entry, several results, effects, or a dtype outside ``dtypes``."""
+    prim = eqn.prim
+    if kind == "glue" or prim.multiple_results or prim.effectful:
+        return True
+    return any(np.dtype(v.aval.dtype) not in dtypes for v in list(eqn.inputs) + list(eqn.outvars))
+
+
+class Rules:
+    """A backend's lowering table, as fusion sees it.
+
+    ``classify(eqn, mode)`` names the node kind of an equation: one of ``LOWERED``, "glue", or
+    a kind the backend plans itself with ``plan_node(planner, eqn, kind)``; ``finish(plan,
+    mode)`` may annotate the finished plan (threads, chunking)."""
+
+    def classify(self, eqn, mode=None) -> str:
+        raise NotImplementedError
+
+    def plan_node(self, planner, eqn, kind):
+        raise FuncgradError(f"fusion has no node kind {kind!r} (primitive {eqn.prim.name!r})")
+
+    def finish(self, plan, mode):
+        return None
 
 
 # -- view index maps ----------------------------------------------------------------------------
 def view_map(eqn):
     """``f(out_index_texts) -> in_index_texts`` for a view equation."""
-    name = eqn.prim.name
+    prim = eqn.prim
     src = tuple(eqn.inputs[0].aval.shape)
     dst = tuple(eqn.outvars[0].aval.shape)
-    if name == "broadcast_to":
+    if prim is structural.broadcast_p:
         lead = len(dst) - len(src)
         return lambda idx: ["0" if d == 1 else idx[lead + j] for j, d in enumerate(src)]
-    if name == "transpose":
+    if prim is structural.transpose_p:
         perm = eqn.params["perm"]
 
         def tmap(idx):
@@ -119,10 +125,10 @@ def view_map(eqn):
             return out
 
         return tmap
-    if name == "flip":
+    if prim is structural.flip_p:
         axes = {a % len(src) for a in eqn.params["axes"]}
         return lambda idx: [f"({dim(src[d])} - 1 - {i})" if d in axes else i for d, i in enumerate(idx)]
-    if name == "reshape":
+    if prim is structural.reshape_p:
         s_non1 = [j for j, d in enumerate(src) if d != 1]
         d_non1 = [j for j, d in enumerate(dst) if d != 1]
 
@@ -133,8 +139,8 @@ def view_map(eqn):
             return out
 
         return rmap
-    if name == "getitem":
-        return _getitem_map(eqn.params["spec"], src)
+    if prim is structural.getitem_p:
+        return getitem_map(eqn.params["spec"], src)
     return lambda idx: list(idx)  # stop_gradient, reductions over no axes
 
 
@@ -148,7 +154,7 @@ def _start_text(start: int, given, step: int, n: int) -> str:
     return str(start)
 
 
-def _getitem_map(spec, src):
+def getitem_map(spec, src):
     entries = []
     p = 0
     for e in spec:
@@ -220,7 +226,7 @@ class Plan:
     splats: dict = field(default_factory=dict)  # id(const var) -> Literal
 
 
-def schedule(graph, forced_glue=frozenset(), mode=None):
+def schedule(graph, rules, forced_glue=frozenset(), mode=None):
     """Lowered equations as early as their inputs allow; glue in its original order.
 
     Segment k sits at position 2k and the k-th glue step at 2k + 1.
@@ -229,7 +235,7 @@ def schedule(graph, forced_glue=frozenset(), mode=None):
     buckets: dict[int, list] = {}
     n_glue = 0
     for e in graph.eqns:
-        if id(e) in forced_glue or classify(e, mode) == "glue":
+        if id(e) in forced_glue or rules.classify(e, mode) == "glue":
             at = 2 * n_glue + 1
             n_glue += 1
         else:
@@ -251,8 +257,8 @@ def schedule(graph, forced_glue=frozenset(), mode=None):
 
 
 class _SegmentPlanner:
-    def __init__(self, plan, seg):
-        self.plan, self.seg, self.info = plan, seg, plan.info
+    def __init__(self, plan, seg, rules):
+        self.plan, self.seg, self.info, self.rules = plan, seg, plan.info, rules
 
     def base_of(self, v):
         inf = self.info.get(id(v))
@@ -319,10 +325,8 @@ class _SegmentPlanner:
                 self.need_stored(inf.base)
 
     def add(self, eqn, kind):
-        if kind in ("loop", "index"):
-            from . import indexing, loops
-
-            (loops if kind == "loop" else indexing).plan_node(self, eqn)
+        if kind not in LOWERED:
+            self.rules.plan_node(self, eqn, kind)
             return
         out = eqn.outvars[0]
         segi = self.seg.index
@@ -394,7 +398,7 @@ def splat_consts(graph) -> dict:
     out = {}
     for v, c in zip(graph.constvars, graph.consts):
         a = np.asarray(c)
-        if a.ndim == 0 or a.size == 0 or np.dtype(a.dtype) not in lowering.SUPPORTED_DTYPES:
+        if a.ndim == 0 or a.size == 0 or a.dtype.kind not in "biuf":
             continue
         first = a.reshape(-1)[:1] if a.flags.c_contiguous else a[(0,) * a.ndim][None]
         if all(s == 0 for s in a.strides) or bool(np.all(a == first[0])):
@@ -405,16 +409,16 @@ def splat_consts(graph) -> dict:
 
 
 def _scalar_aval(dtype):
-    from ...core.avals import ShapedArray
+    from ..core.avals import ShapedArray
 
     return ShapedArray((), np.dtype(dtype))
 
 
-def _plan_once(graph, splats, forced_glue, mode):
+def _plan_once(graph, rules, splats, forced_glue, mode):
     info: dict = {vid: VarInfo("lit", base=lit) for vid, lit in splats.items()}
     steps = []
     segments = []
-    for kind, item in schedule(graph, forced_glue, mode):
+    for kind, item in schedule(graph, rules, forced_glue, mode):
         if kind == "glue":
             steps.append(("glue", item))
             continue
@@ -423,14 +427,14 @@ def _plan_once(graph, splats, forced_glue, mode):
         steps.append(("segment", seg))
     plan = Plan(graph, steps, info, set())
     for seg in segments:
-        planner = _SegmentPlanner(plan, seg)
+        planner = _SegmentPlanner(plan, seg, rules)
         for e in seg.eqns:
-            planner.add(e, classify(e, mode))
-    _mark_stored(plan, segments)
+            planner.add(e, rules.classify(e, mode))
+    _mark_stored(plan, segments, rules)
     return plan, segments
 
 
-def _mark_stored(plan, segments):
+def _mark_stored(plan, segments, rules):
     """Values read by glue, returned, or read by a later segment must be stored arrays."""
     later_readers: dict = {}
     for seg in segments:
@@ -443,7 +447,7 @@ def _mark_stored(plan, segments):
         if kind == "glue":
             plan.glue_uses.update(id(v) for v in item.inputs if not isinstance(v, Literal))
     for seg in segments:
-        planner = _SegmentPlanner(plan, seg)
+        planner = _SegmentPlanner(plan, seg, rules)
         for e in seg.eqns:
             for v in e.outvars:
                 inf = plan.info[id(v)]
@@ -453,13 +457,14 @@ def _mark_stored(plan, segments):
                     planner.need_stored(inf.base if inf.form == "view" else v)
 
 
-def make_plan(graph, mode=None, extra_splats=None) -> Plan:
-    """Partition ``graph`` (see the module docstring); ``mode`` as for ``classify``;
-    ``extra_splats`` (id(var) -> Literal) are inputs known to have all elements equal."""
+def make_plan(graph, rules: Rules, mode=None, extra_splats=None) -> Plan:
+    """Partition ``graph`` (see the module docstring) by the backend's ``rules``; ``mode`` is
+    passed to ``rules.classify``; ``extra_splats`` (id(var) -> Literal) are inputs known to have
+    all elements equal."""
     splats = {**splat_consts(graph), **(extra_splats or {})}
     forced: set = set()
     while True:
-        plan, segments = _plan_once(graph, splats, frozenset(forced), mode)
+        plan, segments = _plan_once(graph, rules, splats, frozenset(forced), mode)
         # a segment that only moves data is cheaper as NumPy views than as a compiled function
         idle = [s for s in segments if all(n.kind in ("copy", "reshape") for n in s.nodes)]
         if not idle or mode == "body":
@@ -467,42 +472,5 @@ def make_plan(graph, mode=None, extra_splats=None) -> Plan:
         for s in idle:
             forced.update(id(e) for e in s.eqns)
     plan.splats = splats
-    if mode != "body":
-        _mark_parallel_and_chunked(plan)
+    rules.finish(plan, mode)
     return plan
-
-
-def _mark_parallel_and_chunked(plan):
-    for kind, seg in plan.steps:
-        if kind != "segment":
-            continue
-        for node in seg.nodes:
-            if node.kind not in ("cluster", "copy") or len(node.shape) == 0:
-                continue
-            n = _size(node.shape)
-            reduces_outer = any(e.prim.name in lowering.REDUCTIONS and 0 in e.params["axes"] for e in node.eqns)
-            if node.kind == "cluster" and n >= CHUNKED_MIN and chunkable(node, plan):
-                node.chunked = True
-            elif n >= PARALLEL_MIN and not reduces_outer and node.shape[0] >= 4:
-                node.parallel = True
-
-
-def chunkable(node, plan) -> bool:
-    """A large cluster dominated by transcendental functions without a vecmath.py lowering, all
-    with NumPy ufunc impls, reading only stored arrays (no views) and chunkable along its first axis."""
-    from .chunked import supported
-
-    n_trans = sum(e.prim.name in TRANSCENDENTAL and not lowering.vector_math(e) for e in node.eqns)
-    if n_trans == 0 or not all(supported(e) for e in node.eqns):
-        return False
-    if len(node.shape) == 0 or node.shape[0] < 8 or _size(node.shape[1:]) > CHUNK_ROW_MAX:
-        return False
-    for e in node.eqns:
-        for v in e.inputs:
-            inf = plan.info.get(id(v)) if not isinstance(v, Literal) else None
-            if inf is not None and inf.form == "view":
-                return False
-    dtypes = {np.dtype(e.outvars[0].aval.dtype) for e in node.eqns}
-    if not dtypes <= {np.dtype(np.float32), np.dtype(np.float64)}:
-        return False
-    return n_trans * 4 >= len(node.eqns) or n_trans >= 2
