@@ -8,14 +8,19 @@ while the parent compiles the rest; the parent then loads the child's share from
 child is a copy of the parent (Numba already imported, no start-up), and the machine code it
 writes is what the parent would have produced from the same source, so results do not depend on
 which process compiled a kernel. A child that fails only costs time: the parent compiles what
-is missing itself.
+is missing itself. There is no fork while another Python thread may be inside Numba (the
+product workers being compiled, a background ``jit`` compile, a user's thread): the child would
+inherit the locks that thread holds, and wait for them forever. Then the parent compiles alone.
 
-Off when funcgrad has one thread (``threads.count()``), under MPI (forking an MPI process is
-unsafe with some transports), without ``os.fork``, or with ``FUNCGRAD_PARALLEL_COMPILE=0``.
+Opt-in, with ``FUNCGRAD_PARALLEL_COMPILE=1``: a forked child has been seen to wait forever on a
+lock inherited from the parent in a program with several jitted functions, so it is not the
+default. Off in any case when funcgrad has one thread (``threads.count()``), under MPI (forking
+an MPI process is unsafe with some transports), or without ``os.fork``.
 """
 from __future__ import annotations
 
 import os
+import threading
 
 from .. import cache
 from . import threads
@@ -24,11 +29,20 @@ _MPI_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMI_RANK", "MPI_LOCALNRANKS")
 
 
 def enabled() -> bool:
-    if os.environ.get("FUNCGRAD_PARALLEL_COMPILE", "1").strip().lower() in ("0", "false", "no", "off"):
+    if os.environ.get("FUNCGRAD_PARALLEL_COMPILE", "0").strip().lower() not in ("1", "true", "yes", "on"):
         return False
     if not hasattr(os, "fork") or any(v in os.environ for v in _MPI_VARS):
         return False
     return threads.count() >= 2
+
+
+_IDLE = ("funcgrad-worker-", "funcgrad-blas-")  # pool and product threads: compiled code, never Numba
+
+
+def _quiet() -> bool:
+    """Whether every other Python thread is one of funcgrad's pool or product threads."""
+    me = threading.current_thread()
+    return all(t is me or t.name.startswith(_IDLE) for t in threading.enumerate())
 
 
 def split(missing: list) -> tuple[list, list]:
@@ -46,6 +60,8 @@ def split(missing: list) -> tuple[list, list]:
 def start(items: list):
     """Fork a child compiling ``items`` (``(key, source)`` pairs, already written to the cache)
     into the disk cache; returns its pid, or None when it could not start."""
+    if not _quiet():
+        return None
     try:
         pid = os.fork()
     except OSError:
