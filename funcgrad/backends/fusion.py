@@ -19,6 +19,7 @@ array size as ``dim(n)``, a placeholder a backend resolves (``numba_cpu/canonica
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -89,15 +90,16 @@ def stays_glue(eqn, kind: str, dtypes) -> bool:
     return any(np.dtype(v.aval.dtype) not in dtypes for v in list(eqn.inputs) + list(eqn.outvars))
 
 
-class Rules:
+class Rules(ABC):
     """A backend's lowering table, as fusion sees it.
 
     ``classify(eqn, mode)`` names the node kind of an equation: one of ``LOWERED``, "glue", or
     a kind the backend plans itself with ``plan_node(planner, eqn, kind)``; ``finish(plan,
     mode)`` may annotate the finished plan (threads, chunking)."""
 
+    @abstractmethod
     def classify(self, eqn, mode=None) -> str:
-        raise NotImplementedError
+        """The node kind of ``eqn`` (each backend's table answers)."""
 
     def plan_node(self, planner, eqn, kind):
         raise FuncgradError(f"fusion has no node kind {kind!r} (primitive {eqn.prim.name!r})")
