@@ -29,6 +29,7 @@ import numpy as np
 from . import numpy as fnp
 from .core.trace import Tracer
 from .errors import FuncgradTypeError, FuncgradValueError, at_user_line
+from .primitives.elementwise import threefry2x32_p
 
 __all__ = [
     "PRNGKey",
@@ -49,8 +50,6 @@ __all__ = [
 
 _U32 = np.dtype(np.uint32)
 _MASK32 = 0xFFFFFFFF
-_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
-_PARITY = np.uint32(0x1BD11BDA)
 
 
 # -- argument checking ------------------------------------------------------------------------
@@ -101,8 +100,14 @@ def _float_dtype(dtype, op):
 
 
 # -- the Threefry-2x32 block cipher --------------------------------------------------------------
-def _rotl(x, r):
-    return fnp.bitwise_or(fnp.left_shift(x, np.uint32(r)), fnp.right_shift(x, np.uint32(32 - r)))
+def _threefry_packed(key_words, counts):
+    """The cipher's two output words of every counter pair, packed as ``x0 << 32 | x1`` (uint64)."""
+    k0, k1 = key_words
+    return threefry2x32_p.bind(*(fnp.asarray(w, _U32) for w in (k0, k1, counts[0], counts[1])))
+
+
+def _low_word(packed):
+    return fnp.asarray(packed, _U32)
 
 
 def threefry_2x32(key_words, counts):
@@ -114,17 +119,8 @@ def threefry_2x32(key_words, counts):
     >>> [hex(int(w[0])) for w in threefry_2x32((np.uint32(0), np.uint32(0)), (z, z))]
     ['0x6b200159', '0x99ba4efe']
     """
-    k0, k1 = key_words
-    ks = (k0, k1, fnp.bitwise_xor(fnp.bitwise_xor(k0, k1), _PARITY))
-    x0 = fnp.add(counts[0], ks[0])
-    x1 = fnp.add(counts[1], ks[1])
-    for i in range(5):
-        for r in _ROTATIONS[i % 2]:
-            x0 = fnp.add(x0, x1)
-            x1 = fnp.bitwise_xor(_rotl(x1, r), x0)
-        x0 = fnp.add(x0, ks[(i + 1) % 3])
-        x1 = fnp.add(fnp.add(x1, ks[(i + 2) % 3]), np.uint32(i + 1))
-    return x0, x1
+    packed = _threefry_packed(key_words, counts)
+    return _low_word(fnp.right_shift(packed, np.uint64(32))), _low_word(packed)
 
 
 def _key_words(k):
@@ -214,8 +210,9 @@ def bits(k, shape=()):
 
 
 def _bits32(k, shape):
-    b0, b1 = _blocks(k, shape)
-    return fnp.bitwise_xor(b0, b1)
+    """The xor of the cipher's two words (shifting the high word down leaves it in the low one)."""
+    packed = _threefry_packed(_key_words(k), _counters(shape))
+    return _low_word(fnp.bitwise_xor(packed, fnp.right_shift(packed, np.uint64(32))))
 
 
 # -- floating-point distributions ---------------------------------------------------------------------

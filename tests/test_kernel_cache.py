@@ -180,3 +180,24 @@ def test_kernels_receive_their_top_level_arrays_from_the_caller():
         arr = eval(a.expr, {"np": np})
         assert arr.shape == a.shape and arr.dtype == np.dtype(a.dtype) and arr.flags.c_contiguous
         assert a.expr in program.runner
+
+
+def test_kernels_return_only_what_the_caller_did_not_allocate():
+    """An array the runner allocated and the kernel filled is not returned (boxing it again would
+    cost a Python object per call and Numba code to compile); the runner keeps its own name."""
+    params, x, y = mlp_data((6, 5, 5, 2), 4)
+    graph = graph_of(mlp_step, params, x, y)
+    program = compiler.lower(graph)
+    filled = 0
+    for k in program.kernels:
+        if k.outs is None:
+            continue
+        ret = k.text.rstrip().splitlines()[-1].strip()
+        names = k.text.split("def kernel(", 1)[1].split(")", 1)[0].split(", ")
+        for src, i in k.outs:
+            if src == "arg":
+                filled += 1
+                assert k.args[i][0] == "alloc" and names[i] not in ret
+        assert ret.count(",") == sum(src == "ret" for src, _ in k.outs) or ret == "return"
+    assert filled
+    assert_bitwise(graph, fg.tree_util.tree_leaves((params, x, y)))

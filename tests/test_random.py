@@ -30,6 +30,41 @@ def test_threefry_known_answers(key_words, counts, expected):
     assert [int(v) for v in y1] == [expected[1]] * 2
 
 
+@given(hs.lists(hs.integers(0, 2**32 - 1), min_size=4, max_size=4), hs.integers(1, 5))
+@settings(max_examples=25)
+def test_threefry_primitive_agrees_everywhere(words, n):
+    """The cipher's primitive gives the same bits eagerly, compiled (one shared helper, not the
+    rounds inlined into each kernel), and batched by vmap over keys and counters."""
+    from funcgrad.primitives.elementwise import threefry2x32_p
+
+    k0, k1, c0, c1 = (np.uint32(w) for w in words)
+    counts = (np.full(n, c0, np.uint32), np.arange(n, dtype=np.uint32) + c1)
+    want = [fr.threefry_2x32((k0, k1), counts)[i].tolist() for i in (0, 1)]
+    got = fg.jit(lambda k, a, b: fr.threefry_2x32((k[0], k[1]), (a, b)))(np.array([k0, k1]), *counts)
+    assert [g.tolist() for g in got] == want
+    packed = threefry2x32_p.impl(k0, k1, *counts)
+    assert packed.dtype == np.uint64 and ((packed >> 32).astype(np.uint32)).tolist() == want[0]
+    keys = np.stack([np.array([k0, k1]), np.array([k1, k0])])
+    batched = fg.vmap(lambda k: fr.threefry_2x32((k[0], k[1]), counts))(keys)
+    assert [b[0].tolist() for b in batched] == want
+    assert [b[1].tolist() for b in batched] == [fr.threefry_2x32((k1, k0), counts)[i].tolist() for i in (0, 1)]
+
+
+def test_compiled_draws_call_the_shared_cipher():
+    from funcgrad.backends.numba_cpu import compiler
+
+    graph = fg.make_graph(lambda k: fr.uniform(k, (4, 3)) < 0.5)(fr.key(0))
+    text = "".join(k.text for k in compiler.lower(graph).kernels)
+    assert "_tf(" in text and "<< np.uint32(13)" not in text
+
+
+def test_threefry_rejects_other_dtypes():
+    from funcgrad.primitives.elementwise import threefry2x32_p
+
+    with pytest.raises(FuncgradTypeError, match="uint32"):
+        fg.jit(lambda a: threefry2x32_p.bind(a, a, a, a))(np.zeros(2, np.int32))
+
+
 def test_key_layout():
     assert fr.key(42).tolist() == [0, 42]
     assert fr.key(2**40 + 3).tolist() == [256, 3]

@@ -421,3 +421,139 @@ def test_custom_jvp_with_several_outputs_under_reverse_mode():
     np.testing.assert_allclose(fg.grad(lambda x: sincos(x)[0] * 2.0)(0.3), 2 * np.cos(0.3), rtol=1e-14)
     np.testing.assert_allclose(fg.grad(lambda x: sincos(x)[0] * sincos(x)[1])(0.3), np.cos(0.6), rtol=1e-14)
     np.testing.assert_allclose(fg.hessian(lambda x: sincos(x)[1])(0.3), -np.cos(0.3), rtol=1e-14)
+
+
+# -- custom rules in compositions: every transformation below vmap sees the rule ---------------------------------
+
+
+def _sin_times_100_vjp():
+    @fg.custom_vjp
+    def f(x):
+        return fnp.sin(x)
+
+    f.defvjp(lambda x: (fnp.sin(x), x), lambda x, g: (g * 100.0,))
+    return f
+
+
+def _sin_with_jvp_3():
+    @fg.custom_jvp
+    def f(x):
+        return fnp.sin(x)
+
+    f.defjvp(lambda p, t: (f(p[0]), 3.0 * t[0]))  # deliberately not cos
+    return f
+
+
+def test_grad_of_vmap_keeps_the_custom_vjp_rule():
+    f = _sin_times_100_vjp()
+    x = np.ones(3)
+    np.testing.assert_array_equal(fg.grad(lambda v: f(v).sum())(x), [100.0] * 3)
+    np.testing.assert_array_equal(fg.grad(lambda v: fg.vmap(f)(v).sum())(x), [100.0] * 3)
+    np.testing.assert_array_equal(fg.jit(fg.grad(lambda v: fg.vmap(f)(v).sum()))(x), [100.0] * 3)
+    np.testing.assert_array_equal(fg.vmap(fg.grad(f))(x), [100.0] * 3)
+    np.testing.assert_array_equal(fg.grad(lambda v: fg.vmap(fg.vmap(f))(v).sum())(np.ones((2, 3))),
+                                  np.full((2, 3), 100.0))
+    np.testing.assert_allclose(fg.vmap(f)(x), np.sin(x), rtol=1e-15)  # the primal is the function's
+
+
+def test_vmap_of_custom_jvp_keeps_the_rule_in_every_mode():
+    f = _sin_with_jvp_3()
+    x = np.array([0.1, 0.2, 0.3])
+    np.testing.assert_array_equal(fg.grad(lambda v: fg.vmap(f)(v).sum())(x), [3.0] * 3)
+    np.testing.assert_array_equal(fg.jvp(fg.vmap(f), (x,), (np.ones(3),))[1], [3.0] * 3)
+    np.testing.assert_array_equal(fg.jacfwd(fg.vmap(f))(x), 3.0 * np.eye(3))
+    np.testing.assert_array_equal(fg.jacrev(fg.vmap(f))(x), 3.0 * np.eye(3))
+    np.testing.assert_array_equal(fg.vmap(fg.grad(f))(x), [3.0] * 3)
+    np.testing.assert_array_equal(fg.jit(fg.vmap(fg.grad(f)))(x), [3.0] * 3)
+
+
+def test_second_order_sees_the_custom_jvp_rule_at_both_levels():
+    f = _sin_with_jvp_3()
+
+    def g(x):
+        return f(x) ** 2  # under the rule: g' = 6 f(x), g'' = 6 * 3
+
+    x = 0.4
+    np.testing.assert_allclose(fg.grad(g)(x), 6 * np.sin(x), rtol=1e-15)
+    assert float(fg.grad(fg.grad(g))(x)) == 18.0
+    assert float(fg.jacfwd(fg.jacrev(g))(x)) == 18.0
+    assert float(fg.jacfwd(fg.jacfwd(g))(x)) == 18.0
+    assert float(fg.hessian(g)(x)) == 18.0
+    np.testing.assert_array_equal(fg.vmap(fg.hessian(g))(np.array([0.1, 0.5])), [18.0, 18.0])
+
+
+def test_vmap_of_custom_vjp_sums_the_cotangent_of_a_shared_argument():
+    @fg.custom_vjp
+    def scale(w, x):
+        return w * x
+
+    def fwd(w, x):
+        return w * x, (w, x)
+
+    def bwd(res, g):
+        w, x = res
+        return 2.0 * g * x, 2.0 * g * w  # twice the true cotangents
+
+    scale.defvjp(fwd, bwd)
+    w = np.array([1.0, -2.0])
+    xs = np.arange(6.0).reshape(3, 2)
+
+    def loss(w, xs, axes):
+        return fg.vmap(scale, in_axes=axes)(w, xs).sum()
+
+    gw, gx = fg.grad(loss, argnums=(0, 1))(w, xs, (None, 0))
+    np.testing.assert_allclose(gw, 2.0 * xs.sum(0), rtol=1e-15)
+    np.testing.assert_allclose(gx, 2.0 * np.broadcast_to(w, (3, 2)), rtol=1e-15)
+    # a batch axis other than 0: the cotangent comes back on the argument's own axis
+    gx_t = fg.grad(lambda xt: fg.vmap(scale, in_axes=(None, 1))(w, xt).sum())(xs.T.copy())
+    np.testing.assert_allclose(gx_t, 2.0 * np.broadcast_to(w, (3, 2)).T, rtol=1e-15)
+
+
+def test_vmap_of_custom_vjp_with_pytrees_and_nondiff_argnums():
+    from functools import partial
+
+    @partial(fg.custom_vjp, nondiff_argnums=(0,))
+    def f(k, a):
+        return {"s": a["u"] * k + a["v"]}
+
+    def fwd(k, a):
+        return f(k, a), a
+
+    def bwd(k, a, g):
+        return ({"u": g["s"] * 10.0 * k, "v": None},)
+
+    f.defvjp(fwd, bwd)
+    a = {"u": np.ones((4, 2)), "v": np.ones((4, 2))}
+    ga = fg.grad(lambda a: fg.vmap(partial(f, 3.0))(a)["s"].sum())(a)
+    np.testing.assert_array_equal(ga["u"], np.full((4, 2), 30.0))
+    np.testing.assert_array_equal(ga["v"], np.zeros((4, 2)))
+
+
+def test_vmap_of_custom_jvp_with_a_shared_argument_and_nondiff_argnums():
+    from functools import partial
+
+    @partial(fg.custom_jvp, nondiff_argnums=(0,))
+    def f(n, w, x):
+        return w * x ** n
+
+    @f.defjvp
+    def _(n, primals, tangents):
+        (w, x), (tw, tx) = primals, tangents
+        return f(n, w, x), tw * x ** n + 7.0 * tx  # deliberately 7 for d/dx
+
+    xs = np.array([1.0, 2.0, 3.0])
+    gw, gx = fg.grad(lambda w, xs: fg.vmap(partial(f, 2), in_axes=(None, 0))(w, xs).sum(), argnums=(0, 1))(0.5, xs)
+    np.testing.assert_allclose(gw, np.sum(xs ** 2), rtol=1e-15)
+    np.testing.assert_array_equal(gx, [7.0] * 3)
+
+
+def test_vmap_of_a_custom_rule_with_a_batched_nondiff_argument_is_an_error():
+    from functools import partial
+
+    @partial(fg.custom_jvp, nondiff_argnums=(0,))
+    def f(n, x):
+        return x * n
+
+    f.defjvp(lambda n, p, t: (f(n, p[0]), t[0] * n))
+    with pytest.raises(fg.errors.FuncgradValueError, match="nondiff_argnums"):
+        fg.vmap(f)(np.ones(3), np.ones(3))

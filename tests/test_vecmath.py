@@ -234,6 +234,29 @@ def test_trig_beyond_the_reduction_range_runs_again_through_libm(dtype):
     assert "_vm.trig_fallback(" in source and "np.sin(" in source  # the guarded libm nest
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_libm_pass_refills_the_arrays_of_the_first(dtype):
+    """The libm nest writes into the arrays the first nest filled (the caller's) and restarts
+    the partial sums it keeps along an axis."""
+    x = np.linspace(-3, 3, 24).astype(dtype).reshape(4, 6)
+    x[2, 3] = 1e30
+
+    def f(x):
+        s = fnp.sin(x)
+        return s * 2.0, fnp.sum(fnp.cos(s * x), axis=0), fnp.max(fnp.sin(x), axis=1)
+
+    graph, got, want = compiled_and_interpreted(f, x)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-12 if dtype == np.float64 else 1e-5, atol=1e-6)
+    assert ".fill(" in source_of(graph)
+
+
+def test_a_scalar_cluster_calls_libm_without_a_second_pass():
+    graph = fg.make_graph(lambda t: fnp.cos(t * 3.0) + 1.0)(np.float64(0.25))
+    source = source_of(graph)
+    assert "np.cos(" in source and "trig_fallback" not in source and "_vm.cos64" not in source
+
+
 def test_large_gradient_matches_interpreter_on_threads():
     """The B3 workload's gradient, large enough for the threaded loop, with edge values inside."""
     x = edge_array(np.float64, planmod.PARALLEL_MIN + 5)

@@ -130,8 +130,15 @@ CASES.update({name: int_binary_case(name) for name in ("and", "or", "xor")})
 CASES.update({name: int_binary_case(name, shift=True) for name in ("shift_left", "shift_right")})
 CASES["not"] = lambda data: Case(bind("not"), maker(ints(data.draw(shapes))))
 CASES["logical_not"] = lambda data: Case(bind("logical_not"), maker(bools(data.draw(shapes))))
+
+
+def threefry_case(data):
+    shapes4 = broadcast_pair(data, 4)
+    return Case(bind("threefry2x32"), maker(*(ints(s, 0, 2 ** 32, np.uint32) for s in shapes4)))
+
+
 CASES.update(select=select_case, convert_element_type=convert_case, integer_pow=integer_pow_case,
-             polygamma=polygamma_case)
+             polygamma=polygamma_case, threefry2x32=threefry_case)
 
 
 # -- reductions -----------------------------------------------------------------------------------------

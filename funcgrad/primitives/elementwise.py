@@ -8,6 +8,7 @@ import scipy.special as sps
 
 from ..core.avals import ShapedArray
 from ..core.primitive import Primitive
+from ..errors import FuncgradTypeError
 from ._rules import (
     batch_elementwise,
     binary,
@@ -118,6 +119,40 @@ xor_p = binary("xor", np.bitwise_xor, numba="({0} ^ {1})")
 shift_left_p = binary("shift_left", np.left_shift, numba="({0} << {1})")
 shift_right_p = binary("shift_right", np.right_shift, numba="({0} >> {1})")
 not_p = unary("not", np.invert, numba="(~{0})")
+
+# -- the Threefry-2x32 block cipher (funcgrad.random) ------------------------------------------
+THREEFRY_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+THREEFRY_PARITY = 0x1BD11BDA
+_U32, _U64 = np.dtype(np.uint32), np.dtype(np.uint64)
+
+
+def _threefry_impl(k0, k1, c0, c1):
+    """Threefry-2x32, 20 rounds, on uint32 arrays (broadcast): the two words packed as
+    ``x0 << 32 | x1`` in a uint64."""
+    with np.errstate(over="ignore"):
+        k0, k1, c0, c1 = (np.asarray(a, _U32) for a in (k0, k1, c0, c1))
+        ks = (k0, k1, k0 ^ k1 ^ np.uint32(THREEFRY_PARITY))
+        x0, x1 = c0 + ks[0], c1 + ks[1]
+        for i in range(5):
+            for r in THREEFRY_ROTATIONS[i % 2]:
+                x0 = x0 + x1
+                x1 = ((x1 << np.uint32(r)) | (x1 >> np.uint32(32 - r))) ^ x0
+            x0 = x0 + ks[(i + 1) % 3]
+            x1 = x1 + ks[(i + 2) % 3] + np.uint32(i + 1)
+    return (np.asarray(x0, _U64) << np.uint64(32)) | np.asarray(x1, _U64)
+
+
+def _threefry_abstract(*avals):
+    for a in avals:
+        if np.dtype(a.dtype) != _U32:
+            raise FuncgradTypeError(f"threefry2x32: operands must be uint32, got {np.dtype(a.dtype).name}")
+    return ShapedArray(broadcast_shapes(*(a.shape for a in avals), op="threefry2x32"), _U64)
+
+
+threefry2x32_p = Primitive("threefry2x32", kind="elementwise", differentiable=False)
+threefry2x32_p.impl = _threefry_impl
+threefry2x32_p.abstract_eval = _threefry_abstract
+threefry2x32_p.batch = batch_elementwise(threefry2x32_p)
 logical_not_p = unary("logical_not", np.logical_not, out_dtype=BOOL, numba="(not {0})")
 
 # -- transcendental and rounding -------------------------------------------------------

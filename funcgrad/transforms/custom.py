@@ -1,4 +1,11 @@
-"""User-defined derivative rules: ``custom_jvp`` and ``custom_vjp``."""
+"""User-defined derivative rules: ``custom_jvp`` and ``custom_vjp``.
+
+A call dispatches on the innermost transformation among its arguments: jvp runs the JVP rule,
+reverse mode records one tape node whose backward pass is the rule, and vmap batches the
+function *and its rules* (each vmapped) and calls the batched custom function on the values
+one level down, so the transformations below still see the rule: ``grad(vmap(f))`` uses it as
+``grad(f)`` does. Under the others (staging, no transformation) the function runs as written.
+"""
 from __future__ import annotations
 
 import functools
@@ -7,6 +14,7 @@ from ..core.trace import Tracer
 from ..errors import FuncgradTypeError, FuncgradValueError, at_user_line
 from ..tree_util import tree_flatten
 from ._args import as_input, zeros_like_leaf
+from .batching import BatchTrace, BatchTracer, moveaxis_value, vmap
 from .jvp import JVPTrace, JVPTracer
 from .reverse import CustomRule, Node, ReverseTrace, RevTracer, vjp
 
@@ -98,6 +106,8 @@ def _custom_jvp_call(cf, dyn, static, dyn_idx):
             return cf.jvp_rule(*args_static, tuple(primals), tuple(tangents))
         return cf.jvp_rule(tuple(primals), tuple(tangents))
 
+    if isinstance(top, BatchTrace):
+        return _batched_jvp_call(cf, top, dyn, static, dyn_idx, call_rule)
     if isinstance(top, JVPTrace):
         primals = [_lower_tree(a, top) for a in dyn]
         tangents = [_tangent_tree(a, top) for a in dyn]
@@ -110,7 +120,7 @@ def _custom_jvp_call(cf, dyn, static, dyn_idx):
         return o_def.unflatten(JVPTracer(top, o, t) for o, t in zip(o_leaves, t_leaves))
     if isinstance(top, ReverseTrace):
         primals = [_lower_tree(a, top) for a in dyn]
-        out = cf.fun(*_merge(primals, static, dyn_idx))
+        out = _custom_jvp_call(cf, primals, static, dyn_idx)  # the levels below see the rule too
 
         def lin(*ts):
             return call_rule(primals, ts)[1]
@@ -188,6 +198,8 @@ class custom_vjp:
         dyn = [args[i] for i in dyn_idx]
         leaves, _ = tree_flatten(dyn)
         top = _top_trace(leaves)
+        if isinstance(top, BatchTrace):
+            return _batched_vjp_call(self, top, dyn, static, dyn_idx)
         if not isinstance(top, ReverseTrace):
             return self.fun(*args)
         primals = [_lower_tree(a, top) for a in dyn]
@@ -200,29 +212,110 @@ class custom_vjp:
         out, residuals = res
         o_leaves, o_def = tree_flatten(out)
         static_args = [static[i] for i in sorted(static)]
-        bwd, fname = self.bwd, self.__name__
 
         def rule_vjp(g, ans, in_primals, needs):
             g = [zeros_like_leaf(o) if c is None else c for c, o in zip(g, o_leaves)]
-            cts = bwd(*static_args, residuals, o_def.unflatten(g))
-            if not isinstance(cts, (tuple, list)) or len(cts) != len(dyn):
-                raise FuncgradValueError(at_user_line(
-                    f"custom_vjp bwd of {fname} must return a tuple with one cotangent per "
-                    f"differentiable argument ({len(dyn)}), got {type(cts).__name__}"
-                    + (f" of length {len(cts)}" if isinstance(cts, (tuple, list)) else "")
-                    + "; return (ct_x, ct_y, ...) in argument order, None for an argument without "
-                    "a gradient", _defined_at(bwd)))
-            flat = []
-            for c, p in zip(cts, primals):
-                c_leaves, c_def = tree_flatten(c)
-                p_leaves, p_def = tree_flatten(p)
-                if c is None:
-                    c_leaves = [None] * len(p_leaves)
-                elif c_def != p_def:
-                    raise FuncgradValueError(at_user_line(
-                        f"custom_vjp bwd of {fname}: cotangent structure {c_def} does not match the "
-                        f"argument's {p_def}", _defined_at(bwd)))
-                flat.extend(c_leaves)
-            return flat
+            return _flat_cotangents(self, self.bwd(*static_args, residuals, o_def.unflatten(g)), primals)
 
         return _record(top, dyn, o_leaves, o_def, rule_vjp, self.__name__)
+
+
+def _flat_cotangents(cf, cts, primals):
+    """The cotangents ``cf.bwd`` returned, checked against the differentiable arguments
+    ``primals``, as one list of leaves (None, for an argument or a leaf: no gradient)."""
+    fname = cf.__name__
+    if not isinstance(cts, (tuple, list)) or len(cts) != len(primals):
+        raise FuncgradValueError(at_user_line(
+            f"custom_vjp bwd of {fname} must return a tuple with one cotangent per "
+            f"differentiable argument ({len(primals)}), got {type(cts).__name__}"
+            + (f" of length {len(cts)}" if isinstance(cts, (tuple, list)) else "")
+            + "; return (ct_x, ct_y, ...) in argument order, None for an argument without "
+            "a gradient", _defined_at(cf.bwd)))
+    flat = []
+    for c, p in zip(cts, primals):
+        c_leaves, c_def = tree_flatten(c, is_leaf=lambda x: x is None)  # None: a zero cotangent
+        p_leaves, p_def = tree_flatten(p)
+        if c is None:
+            c_leaves = [None] * len(p_leaves)
+        elif c_def != p_def:
+            raise FuncgradValueError(at_user_line(
+                f"custom_vjp bwd of {fname}: cotangent structure {c_def} does not match the "
+                f"argument's {p_def}", _defined_at(cf.bwd)))
+        flat.extend(c_leaves)
+    return flat
+
+
+# -- vmap of a custom function: the function and its rules batched, one level down --------------
+def _unbatch(top, dyn, static, cf, kind):
+    """The leaves of ``dyn`` one level below vmap's trace ``top``, each one's batch axis (None:
+    the same for the whole batch), and their tree."""
+    for i, a in static.items():
+        if any(isinstance(x, BatchTracer) and x._trace is top for x in tree_flatten(a)[0]):
+            raise FuncgradValueError(at_user_line(
+                f"vmap of {kind} {cf.__name__}: argument {i} is in nondiff_argnums but varies over "
+                "the batch; make it a differentiable argument (its cotangent may be None)"))
+    leaves, tree = tree_flatten(dyn)
+    vals, axes = [], []
+    for x in leaves:
+        batched = isinstance(x, BatchTracer) and x._trace is top
+        vals.append(x.val if batched else x)
+        axes.append(x.bdim if batched else None)
+    return vals, tuple(axes), tree
+
+
+def _batched(top, out, bdim):
+    leaves, tree = tree_flatten(out)
+    return tree.unflatten(BatchTracer(top, as_input(o), bdim) for o in leaves)
+
+
+def _batched_jvp_call(cf, top, dyn, static, dyn_idx, call_rule):
+    vals, axes, tree = _unbatch(top, dyn, static, cf, "custom_jvp")
+    if all(a is None for a in axes):
+        return _batched(top, _custom_jvp_call(cf, tree.unflatten(vals), static, dyn_idx), None)
+
+    def fun(*leaves):
+        return cf.fun(*_merge(tree.unflatten(leaves), static, dyn_idx))
+
+    def one_rule(primals, tangents):
+        return call_rule(tree.unflatten(primals), tree.unflatten(tangents))
+
+    def rule(primals, tangents):
+        return vmap(one_rule, in_axes=(axes, axes))(tuple(primals), tuple(tangents))
+
+    fun.__name__ = one_rule.__name__ = cf.__name__
+    batched = custom_jvp(vmap(fun, in_axes=axes))
+    batched.defjvp(rule)
+    return _batched(top, batched(*vals), 0)
+
+
+def _batched_vjp_call(cf, top, dyn, static, dyn_idx):
+    vals, axes, tree = _unbatch(top, dyn, static, cf, "custom_vjp")
+    if all(a is None for a in axes):
+        return _batched(top, cf(*_merge(tree.unflatten(vals), static, dyn_idx)), None)
+    static_args = [static[i] for i in sorted(static)]
+
+    def fun(*leaves):
+        return cf.fun(*_merge(tree.unflatten(leaves), static, dyn_idx))
+
+    def fwd(*leaves):
+        return cf.fwd(*_merge(tree.unflatten(leaves), static, dyn_idx))
+
+    def one_bwd(res, g):
+        return cf.bwd(*static_args, res, g)
+
+    def bwd(res, g):
+        cts = _flat_cotangents(cf, vmap(one_bwd)(res, g), tree.unflatten(vals))
+        return tuple(None if c is None else _at_axis(c, ax) for c, ax in zip(cts, axes))
+
+    fun.__name__ = fwd.__name__ = one_bwd.__name__ = cf.__name__
+    batched = custom_vjp(vmap(fun, in_axes=axes))
+    batched.defvjp(vmap(fwd, in_axes=axes), bwd)
+    return _batched(top, batched(*vals), 0)
+
+
+def _at_axis(ct, axis):
+    """A cotangent batched on axis 0, for an argument batched on ``axis``; summed over the
+    batch for an argument the whole batch shared."""
+    from ..primitives import reduce_sum
+
+    return reduce_sum(ct, (0,)) if axis is None else moveaxis_value(ct, 0, axis)

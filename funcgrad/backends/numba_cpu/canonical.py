@@ -97,9 +97,13 @@ def alpha_rename(text: str) -> str:
 class Kernel:
     """A canonical kernel: ``text`` (the source defining ``kernel``), and what a call passes for
     each argument: ``("var", v)`` a value of the graph, ``("size", n)``, ``("value", scalar)`` or
-    ``("alloc", Alloc)``, a new array the caller allocates."""
+    ``("alloc", Alloc)``, a new array the caller allocates. ``outs`` says where each of the
+    group's exports comes from: ``("arg", i)``, the array passed as argument ``i`` (the kernel
+    filled it), or ``("ret", j)``, item ``j`` of the tuple it returns; ``None``: every export
+    is returned, in order."""
     text: str
     args: list
+    outs: list | None = None
 
 
 def _arg_type(arg) -> str:
@@ -124,6 +128,7 @@ def kernel_text(params, body, tail, options="**_OPTS") -> Kernel:
     the caller: the same fresh arrays, and no allocation code for Numba to compile."""
     (body, in_body), (tail, in_tail) = _hoist_allocs(body), _hoist_allocs(tail)
     allocs = in_body + in_tail
+    tail, outs = _filled_returns(body + tail, tail, [a.name for a in allocs], len(params))
     text = "\n".join(body)
     first: dict = {}
     for m in _LOCAL.finditer(text):
@@ -157,7 +162,32 @@ def kernel_text(params, body, tail, options="**_OPTS") -> Kernel:
     sig = ", ".join(_arg_type(a) for a in args)
     lines = [f"@njit(({sig}{',' if args else ''}), {options})", f"def kernel({', '.join(names)}):"]
     lines += ["    " + s for s in stmts.split("\n")]
-    return Kernel(alpha_rename("\n".join(lines) + "\n"), args)
+    return Kernel(alpha_rename("\n".join(lines) + "\n"), args, outs)
+
+
+_RETURN = re.compile(r"return \((.*)\)")
+_ASSIGNED = re.compile(r"^\s*([\w\s,]+?)\s*[-+*/|&^]?=(?!=)")  # the names a statement binds
+
+
+def _filled_returns(lines, tail, alloc_names, n_params):
+    """``(tail, outs)``: the tail's ``return`` without the arrays the caller allocated (it has
+    them already: returning them would box each into a new Python object, and cost Numba code
+    to compile), and ``Kernel.outs``. A name the kernel binds again (a loop's carry) is returned:
+    it need not be the array passed in."""
+    m = _RETURN.fullmatch(tail[-1]) if tail else None
+    if m is None:
+        return tail, None
+    rebound = {n.strip() for line in lines if (a := _ASSIGNED.match(line)) for n in a.group(1).split(",")}
+    names = [n.strip() for n in m.group(1).split(",") if n.strip()]
+    outs, kept = [], []
+    for name in names:
+        if name in alloc_names and name not in rebound:
+            outs.append(("arg", n_params + alloc_names.index(name)))
+        else:
+            outs.append(("ret", len(kept)))
+            kept.append(name)
+    ret = f"return ({', '.join(kept)},)" if kept else "return"
+    return list(tail[:-1]) + [ret], outs
 
 
 @dataclass(frozen=True)

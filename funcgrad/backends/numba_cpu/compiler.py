@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...core.cse import cse
 from ...core.graph import Graph
 from .. import cache
 from . import loops, precompile, table
@@ -74,8 +75,9 @@ class Program:
 
 
 def lower(graph: Graph) -> Program:
-    """Plan ``graph`` (control-flow constants hoisted) and write its kernels and runner."""
-    graph = loops.hoist(graph)
+    """Plan ``graph`` (repeated equations merged, control-flow constants hoisted) and write its
+    kernels and runner."""
+    graph = loops.hoist(cse(graph))
     plan = table.make_plan(graph, mode="top")
     em = Emitter(plan, table.RULES).build()
     kernels = em.kernels()

@@ -24,7 +24,7 @@ def _A(dt, nd):
 
 
 _OPTS = dict(cache=True, nogil=True, error_model="numpy")  # no FMA contraction: results match NumPy
-from funcgrad.backends.numba_cpu.kernels import bmm_nt as _bmm, matmul as _mm  # noqa: E402, F401
+from funcgrad.backends.numba_cpu.kernels import bmm_nt as _bmm, matmul as _mm, threefry2x32 as _tf  # noqa: E402, F401
 from funcgrad.backends.numba_cpu import vecmath as _vm  # noqa: E402, F401
 from funcgrad.backends.numba_cpu.chunked import run_rows as _rows  # noqa: E402, F401
 from funcgrad.core.primitive import registry as _R  # noqa: E402, F401
@@ -146,7 +146,10 @@ class Emitter:
     def emit_cluster(self, grp, node):
         """One loop nest; when it uses vecmath's sin/cos, it counts the arguments beyond their
         range, and a second (serial, rarely run) nest through libm recomputes everything when
-        there are any."""
+        there are any. A scalar cluster (no loop to vectorise) calls libm's sin/cos directly."""
+        if not node.shape:
+            self.cluster_nest(grp, node, libm=True)
+            return
         if not any(self.needs_fallback(e) for e in node.eqns):
             self.cluster_nest(grp, node)
             return
@@ -154,14 +157,15 @@ class Emitter:
         grp.body.append(f"{flag} = 0")
         self.cluster_nest(grp, node, flag=flag)
         start = len(grp.body)
-        self.cluster_nest(grp, node, libm=True)
+        self.cluster_nest(grp, node, libm=True, again=True)
         grp.body[start:] = [f"if {flag}:"] + ["    " + s for s in grp.body[start:]]
 
     def needs_fallback(self, e) -> bool:
         element = self.rules.element(e)
         return element is not None and element.needs_fallback(e)
 
-    def cluster_nest(self, grp, node, flag=None, libm=False):
+    def cluster_nest(self, grp, node, flag=None, libm=False, again=False):
+        """``again``: the nest recomputes one already run (the libm pass), into its arrays."""
         shape = node.shape
         nd = len(shape)
         loop = [f"i{node.index}_{d}" for d in range(nd)]
@@ -173,7 +177,7 @@ class Emitter:
             k = self.n(out)
             dt = out.aval.dtype
             if e.prim in lowering.REDUCTIONS:
-                self.emit_reduce(grp, node, e, loop, pre, body, opens, closes)
+                self.emit_reduce(grp, node, e, loop, pre, body, opens, closes, again)
                 continue
             args = [self.operand(grp, node, v, loop) for v in e.inputs]
             name = f"v{k}" if nd else f"s{k}"
@@ -181,12 +185,13 @@ class Emitter:
             if flag and self.needs_fallback(e):
                 body.append(f"{flag} += {lowering.fallback_check(e, args)}")
             if nd and self.info[id(out)].stored:
-                pre.append(f"a{k} = {alloc(shape, dt)}")
+                if not again:
+                    pre.append(f"a{k} = {alloc(shape, dt)}")
                 body.append(f"a{k}[{', '.join(loop)}] = v{k}")
             grp.produced.add(id(out))
         self.nest(grp, node, pre, body, opens, closes, loop, serial=libm)
 
-    def emit_reduce(self, grp, node, e, loop, pre, body, opens, closes):
+    def emit_reduce(self, grp, node, e, loop, pre, body, opens, closes, again=False):
         out, x = e.outvars[0], e.inputs[0]
         k = self.n(out)
         dt = out.aval.dtype
@@ -203,7 +208,10 @@ class Emitter:
         whole = all(a >= depth for a in axes)  # the accumulator sees every reduced element
         if kept:
             fill = None if whole and depth < nd else ident
-            pre.append(f"a{k} = {alloc(out.aval.shape, dt, fill)}")
+            if not again:
+                pre.append(f"a{k} = {alloc(out.aval.shape, dt, fill)}")
+            elif fill is not None:
+                pre.append(f"a{k}.fill({fill})")
         if depth == nd:
             body.append(f"{target} = {lowering.reduce_combine(kind, target, xv, dt)}")
         else:
@@ -454,7 +462,7 @@ class Emitter:
                 body.append(f"    {outs}= {call}" if outs else f"    {call}")  # effects: no outputs
                 glue_i += 1
             else:
-                outs = "".join(f"r{self.n(byid[vid])}, " for vid in item.exports)
+                exports = [f"r{self.n(byid[vid])}" for vid in item.exports]
                 kern = kernel_of[id(item)]
                 args = []
                 for a_kind, a in (kern.args if kern is not None else [("var", v) for v in item.args]):
@@ -467,8 +475,14 @@ class Emitter:
                     else:
                         args.append(f"w{value_i}")
                         value_i += 1
+                outs = None if kern is None else kern.outs
+                filled = [] if outs is None else [(name, i) for name, (src, i) in zip(exports, outs) if src == "arg"]
+                for name, i in filled:  # arrays the kernel fills: allocated here, under their names
+                    body.append(f"    {name} = {args[i]}")
+                    args[i] = name
+                returned = exports if outs is None else [n for n, (src, _) in zip(exports, outs) if src == "ret"]
                 call = f"{item.name}({', '.join(args)})"
-                body.append(f"    {outs or '_ '}= {call}" if outs else f"    {call}")
+                body.append(f"    {''.join(n + ', ' for n in returned)}= {call}" if returned else f"    {call}")
         rets = []
         for v in g.outvars:
             if isinstance(v, Literal):

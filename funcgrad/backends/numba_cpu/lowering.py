@@ -100,6 +100,10 @@ def _ipow(args, params, dtype):
     return f"({x} ** {literal(y, dtype)})"
 
 
+def _threefry(args, params, dtype):
+    return f"_tf({', '.join(args)})"  # kernels.threefry2x32
+
+
 def _not(args, params, dtype):
     return f"(not {args[0]})" if dtype == np.bool_ else f"(~{args[0]})"
 
@@ -116,7 +120,7 @@ def _minimum(args, params, dtype):
     return f"np.minimum({args[0]}, {args[1]})"
 
 
-SPECIAL = {"ipow": _ipow, "not": _not, "convert": _convert, "maximum": _maximum, "minimum": _minimum}
+SPECIAL = {"threefry": _threefry, "ipow": _ipow, "not": _not, "convert": _convert, "maximum": _maximum, "minimum": _minimum}
 
 # Float exp, log, tanh, sin, cos and logistic call vecmath.py (imported as ``_vm`` by generated
 # modules), which LLVM vectorises where libm runs one element at a time. sin and cos are exact
@@ -132,11 +136,15 @@ class Element:
     ``extra["numba"]`` template; with ``vecmath``, float operands call that vecmath.py function
     instead (``bounded``: valid for arguments up to ``vecmath.TRIG_MAX`` only).
     ``transcendental`` marks the functions whose NumPy ufunc is much faster than a libm call
-    per element (``chunked.py``)."""
+    per element (``chunked.py``). ``typed`` says when the text already has the output dtype, so
+    no cast is written around it (each cast is a call Numba types and lowers): ``"float"``, a
+    float result from operands of that dtype (Numba keeps float32 arithmetic float32);
+    ``"bool"``, a bool result; ``"cast"``, always (the text is the cast)."""
     special: str | None = None
     vecmath: str | None = None
     bounded: bool = False
     transcendental: bool = False
+    typed: str | None = None
 
     def vector_math(self, eqn) -> bool:
         """Whether ``eqn`` is lowered to a vecmath.py function."""
@@ -167,7 +175,19 @@ class Element:
             expr = SPECIAL[self.special](args, eqn.params, in_dtype)
         else:
             expr = eqn.prim.extra["numba"].format(*args, **eqn.params)
-        return wrap(expr, eqn.outvars[0].aval.dtype)
+        return expr if self._has_out_dtype(eqn) else wrap(expr, eqn.outvars[0].aval.dtype)
+
+    def _has_out_dtype(self, eqn) -> bool:
+        out = np.dtype(eqn.outvars[0].aval.dtype)
+        if self.typed == "cast":
+            return True
+        if self.typed == "bool":
+            return out == np.bool_
+        if self.typed == "float" and out in _WIDTH:
+            values = [v for v in eqn.inputs if np.dtype(v.aval.dtype) != np.bool_] if len(eqn.inputs) == 3 \
+                else eqn.inputs  # select: the condition is bool
+            return all(np.dtype(v.aval.dtype) == out for v in values)
+        return False
 
     def _vecmath_expr(self, eqn, args):
         name, width = self.vecmath, _WIDTH[np.dtype(eqn.outvars[0].aval.dtype)]

@@ -52,20 +52,25 @@ def _vec(name, bounded=False):
     return Rule("elem", Element(vecmath=name, bounded=bounded, transcendental=True))
 
 
-def _special(name):
-    return Rule("elem", Element(special=name))
+def _special(name, typed=None):
+    return Rule("elem", Element(special=name, typed=typed))
 
 
 TABLE: dict = {
     # arithmetic, comparisons, bits: the primitive's template
+    **{p: Rule("elem", Element(typed="float")) for p in (
+        ew.add_p, ew.sub_p, ew.mul_p, ew.div_p, ew.neg_p, ew.select_p)},
+    **{p: Rule("elem", Element(typed="bool")) for p in (
+        ew.eq_p, ew.ne_p, ew.lt_p, ew.le_p, ew.gt_p, ew.ge_p, ew.and_p, ew.or_p, ew.xor_p, ew.logical_not_p,
+        ew.isfinite_p, ew.isnan_p, ew.isinf_p)},
     **{p: _PLAIN for p in (
-        ew.add_p, ew.sub_p, ew.mul_p, ew.div_p, ew.neg_p, ew.abs_p, ew.square_p, ew.sqrt_p, ew.sign_p,
+        ew.abs_p, ew.square_p, ew.sqrt_p, ew.sign_p,
         ew.floor_p, ew.ceil_p, ew.round_p, ew.trunc_p, ew.fmod_p, ew.rem_p, ew.floordiv_p, ew.nextafter_p,
-        ew.eq_p, ew.ne_p, ew.lt_p, ew.le_p, ew.gt_p, ew.ge_p, ew.and_p, ew.or_p, ew.xor_p,
-        ew.shift_left_p, ew.shift_right_p, ew.logical_not_p, ew.isfinite_p, ew.isnan_p, ew.isinf_p,
-        ew.select_p, ew.digamma_p, ew.trigamma_p, ew.lgamma_p, ew.polygamma_p)},
+        ew.shift_left_p, ew.shift_right_p,
+        ew.digamma_p, ew.trigamma_p, ew.lgamma_p, ew.polygamma_p)},
     ew.max_p: _special("maximum"), ew.min_p: _special("minimum"), ew.integer_pow_p: _special("ipow"),
-    ew.not_p: _special("not"), ew.convert_p: _special("convert"),
+    ew.not_p: _special("not"), ew.convert_p: _special("convert", typed="cast"),
+    ew.threefry2x32_p: _special("threefry", typed="cast"),
     # transcendental: vecmath.py where it has the function, else the template
     ew.exp_p: _vec("exp"), ew.log_p: _vec("log"), ew.tanh_p: _vec("tanh"), ew.logistic_p: _vec("logistic"),
     ew.sin_p: _vec("sin", bounded=True), ew.cos_p: _vec("cos", bounded=True),

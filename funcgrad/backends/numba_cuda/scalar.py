@@ -118,6 +118,25 @@ def _floordiv_int(x, y):
 '''
 
 
+
+def _threefry_helper() -> str:
+    """``_threefry2x32(k0, k1, c0, c1)``: Threefry-2x32 (20 rounds), the two words packed in a
+    uint64 as ``x0 << 32 | x1``, written out round by round from the cipher's constants."""
+    rot, m = ew.THREEFRY_ROTATIONS, "uint64(0xFFFFFFFF)"
+    lines = ["@cuda.jit(device=True)", "def _threefry2x32(k0, k1, c0, c1):",
+             "    ks0 = uint64(k0)", "    ks1 = uint64(k1)", f"    ks2 = ks0 ^ ks1 ^ uint64({ew.THREEFRY_PARITY})",
+             f"    x0 = (uint64(c0) + ks0) & {m}", f"    x1 = (uint64(c1) + ks1) & {m}"]
+    for i in range(5):
+        for r in rot[i % 2]:
+            lines += [f"    x0 = (x0 + x1) & {m}",
+                      f"    x1 = (((x1 << uint64({r})) | (x1 >> uint64({32 - r}))) & {m}) ^ x0"]
+        lines += [f"    x0 = (x0 + ks{(i + 1) % 3}) & {m}", f"    x1 = (x1 + ks{(i + 2) % 3} + uint64({i + 1})) & {m}"]
+    lines.append("    return (x0 << uint64(32)) | x1")
+    return "\n\n" + "\n".join(lines) + "\n"
+
+
+HELPERS += _threefry_helper()
+
 def type_name(dtype) -> str:
     """Name of the Numba type (bound in every kernel module) that casts to ``dtype``."""
     dtype = np.dtype(dtype)
@@ -219,6 +238,10 @@ def _fmod(a, p, d, o):
     return f"math.fmod({a[0]}, {a[1]})" if d.kind == "f" else f"_fmod_int({a[0]}, {a[1]})"
 
 
+def _threefry(a, p, d, o):
+    return f"_threefry2x32({', '.join(a)})"
+
+
 def _div(a, p, d, o):
     return f"({a[0]} / {a[1]})" if d.kind == "f" else None
 
@@ -232,6 +255,7 @@ _SPECIAL = {  # primitive -> device lowering, where the shared template does not
     ew.not_p: _not,
     ew.convert_p: _convert,
     ew.div_p: _div,
+    ew.threefry2x32_p: _threefry,
     ew.exp2_p: _exp2,
     ew.cbrt_p: _cbrt,
     ew.fmod_p: _fmod,
