@@ -12,6 +12,7 @@ minibatch, and the gradients are averaged across processes before the update
 
     python examples/mlp_digits.py
     python examples/mlp_digits.py --epochs 10 --plot mlp.png
+    python examples/mlp_digits.py --module     # the same network as PyTorch-style modules
     OMP_NUM_THREADS=1 mpirun -n 2 python examples/mlp_digits.py --distributed
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ from _common import Progress, load_digits, minibatches, parser, plot_curves
 import funcgrad as fg
 import funcgrad.numpy as fnp
 from funcgrad import nn, optim, random
+from funcgrad.nn import modules
 
 
 def build_model(dropout):
@@ -30,10 +32,31 @@ def build_model(dropout):
                      nn.Dense(10))
 
 
+def build_module(dropout):
+    """The same network as ``nn.modules`` (PyTorch's layer names, layouts and initialization),
+    as an ``(init, apply)`` pair whose params are the module itself."""
+    def init(key, input_shape):
+        k1, k2, k3 = random.split(key, 3)
+        return None, modules.Sequential(
+            modules.Linear(input_shape[-1], 256, key=k1), modules.ReLU(), modules.Dropout(dropout),
+            modules.Linear(256, 128, key=k2), modules.ReLU(), modules.Dropout(dropout),
+            modules.Linear(128, 10, key=k3))
+
+    def apply(model, x, *, key=None, train=False):
+        return model(x, key=key, train=train)
+
+    return nn.Layer(init, apply)
+
+
 def arguments(doc, epochs):
     p = parser(doc, epochs=epochs, lr=(2e-3, "initial Adam learning rate (cosine decay to 0)"),
                batch_size=(32, "minibatch size"), dropout=(0.2, "dropout rate"))
     p.add_argument("--distributed", action="store_true", help="data-parallel over MPI processes")
+    return p
+
+
+def add_module_flag(p):
+    p.add_argument("--module", action="store_true", help="build the network from funcgrad.nn.modules")
     return p
 
 
@@ -101,8 +124,9 @@ def train(args, model, input_shape):
 
 
 def main(argv=None):
-    args = arguments(__doc__, epochs=30).parse_args(argv)
-    return train(args, build_model(args.dropout), (-1, 64))
+    args = add_module_flag(arguments(__doc__, epochs=30)).parse_args(argv)
+    model = build_module(args.dropout) if args.module else build_model(args.dropout)
+    return train(args, model, (-1, 64))
 
 
 if __name__ == "__main__":

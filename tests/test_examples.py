@@ -13,6 +13,7 @@ EXAMPLES = os.path.join(REPO, "examples")
 # example -> (tiny command-line arguments, whether it takes --plot)
 TINY = {
     "linear_regression.py": ([], True),
+    "linear_regression_module.py": (["--epochs", "1000"], False),
     "logistic_regression.py": (["--epochs", "20", "--n", "200"], True),
     "mlp_digits.py": (["--epochs", "1", "--batch-size", "128"], True),
     "cnn_digits.py": (["--epochs", "1", "--batch-size", "128"], True),
@@ -63,6 +64,25 @@ def check_linear(out):
     assert number_after("prediction for x = 4:", out) == pytest.approx(8.0, abs=0.1)
 
 
+def check_linear_module(out):
+    # the PyTorch primer's prints: "Epoch [k/N], Loss: ..." every 10% of the epochs
+    assert len(re.findall(r"^Epoch \[\d+/1000\], Loss: \d", out, re.MULTILINE)) == 10
+    assert number_after("Prediction for x=4:", out) == pytest.approx(8.0, abs=0.05)
+
+
+def test_linear_regression_module_default_run_is_the_primer_s():
+    out = run("linear_regression_module.py")
+    assert re.search(r"^Epoch \[10/100\], Loss: \d+\.\d{4}$", out, re.MULTILINE)
+    assert re.search(r"^Epoch \[100/100\], Loss: ", out, re.MULTILINE)
+    assert 7.5 < number_after("Prediction for x=4:", out) < 8.5
+
+
+def test_mlp_digits_as_modules():
+    pytest.importorskip("sklearn")
+    out = run("mlp_digits.py", "--module", "--epochs", "2", "--batch-size", "64")
+    check_accuracy(80.0)(out)
+
+
 def check_accuracy(minimum):
     def check(out):
         assert "examples/s" in out
@@ -77,6 +97,7 @@ def check_newton(out):
 
 CHECKS = {
     "linear_regression.py": check_linear,
+    "linear_regression_module.py": check_linear_module,
     "logistic_regression.py": check_accuracy(90.0),
     "mlp_digits.py": check_accuracy(50.0),
     "cnn_digits.py": check_accuracy(20.0),

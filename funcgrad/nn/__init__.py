@@ -1,7 +1,12 @@
 """``funcgrad.nn``: stateless neural-network layers, activations, losses, initializers.
 
 A layer is a pair ``(init, apply)``; models are built with ``serial`` and
-``parallel`` and their params are ordinary pytrees.
+``parallel`` and their params are ordinary pytrees. The same layers as PyTorch-style
+modules (immutable pytrees: ``nn.Module``, ``nn.Linear``, ``nn.Sequential``, ``nn.MSELoss``
+...) are in ``funcgrad.nn.modules``; the names that do not collide with an ``(init, apply)``
+layer are here too (``Dropout``, ``LayerNorm``, ``Embedding``, ``RNN``, ``GRU``, ``LSTM``,
+``Tanh``, ``Sigmoid``, ``Softmax``, ``LogSoftmax``, ``Softplus`` and ``Flatten`` here are the
+``(init, apply)`` layers: write ``from funcgrad.nn import modules as nn`` in PyTorch-style code).
 
 >>> import numpy as np
 >>> import funcgrad as fg
@@ -12,7 +17,10 @@ A layer is a pair ``(init, apply)``; models are built with ``serial`` and
 >>> loss = lambda p: nn.softmax_cross_entropy(apply(p, x), y)
 >>> grads = fg.grad(loss)(params)
 """
-from . import initializers  # noqa: F401
+from . import (
+    initializers,  # noqa: F401
+    modules,  # noqa: F401
+)
 from .activations import (  # noqa: F401
     elu,
     gelu,
@@ -54,5 +62,30 @@ from .layers import (  # noqa: F401
     Tanh,
 )
 from .losses import binary_cross_entropy, l2_penalty, mse, softmax_cross_entropy  # noqa: F401
+from .module import Module, combine, count_params, is_array, partition, tree_at  # noqa: F401
+from .modules import (  # noqa: F401
+    ELU,
+    GELU,
+    AvgPool1d,
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    BCEWithLogitsLoss,
+    Conv1d,
+    Conv2d,
+    CrossEntropyLoss,
+    GRUCell,
+    Identity,
+    LeakyReLU,
+    Linear,
+    LSTMCell,
+    MaxPool1d,
+    MaxPool2d,
+    MSELoss,
+    ReLU,
+    RNNCell,
+    Sequential,
+    SiLU,
+)
 from .pooling import avg_pool, conv2d, max_pool  # noqa: F401
 from .recurrent import GRU, LSTM, RNN  # noqa: F401

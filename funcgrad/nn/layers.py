@@ -22,6 +22,7 @@ from .. import random
 from ..core.trace import Tracer
 from ..errors import FuncgradTypeError, FuncgradValueError, ShapeError, at_user_line
 from ..primitives.conv import normalize_pair
+from ..primitives.linalg import dot_general
 from . import activations as act
 from . import initializers as inits
 from .pooling import avg_pool, conv2d, max_pool, pool_output_shape
@@ -63,6 +64,68 @@ def _rank_check(op, shape, rank):
         raise ShapeError(at_user_line(f"{op}: expected inputs of rank {rank}, got input shape {tuple(shape)}"))
 
 
+# -- the math of the layers, shared by their (init, apply) pairs and their modules (module.py) --
+def dense(x, w, b=None, out_in=False):
+    """``x @ w + b`` on the last axis (``b`` may be None); ``out_in``: ``w`` is stored
+    ``(out, in)`` (PyTorch's layout), and the product is ``x @ w.T``, one ``dot_general``
+    contracting both last axes (no transposed copy of ``w`` in the step or its gradient)."""
+    if out_in:
+        x = fnp.asarray(x)
+        lead = "abcdefgh"[:x.ndim - 1]
+        y = dot_general(x, w, f"{lead}i,oi->{lead}o")
+    else:
+        y = fnp.matmul(x, w)
+    return y if b is None else y + b
+
+
+def dropout(x, rate, key, train):
+    """Zero each entry with probability ``rate`` and scale the rest by ``1 / (1 - rate)`` when
+    ``train``; the identity otherwise."""
+    if not train or rate == 0.0:
+        return x
+    if key is None:
+        raise FuncgradValueError(at_user_line(
+            "Dropout: training (train=True) needs a PRNG key: pass key=funcgrad.random.key(...)"))
+    keep = random.bernoulli(key, 1.0 - rate, tuple(x.shape))
+    x = fnp.asarray(x)
+    return fnp.where(keep, x / np.asarray(1.0 - rate, x.dtype), 0.0)
+
+
+def check_rate(name, rate):
+    if not 0.0 <= rate < 1.0:
+        raise FuncgradValueError(at_user_line(f"{name}: rate must be in [0, 1), got {rate}"))
+
+
+def layer_norm(x, scale, bias, epsilon, axes=(-1,)):
+    """Normalize over ``axes`` to zero mean and unit (biased) variance, then ``* scale + bias``
+    (either may be None)."""
+    x = fnp.asarray(x)
+    mean = fnp.mean(x, axis=axes, keepdims=True)
+    centered = x - mean
+    var = fnp.mean(fnp.square(centered), axis=axes, keepdims=True)
+    y = centered / fnp.sqrt(var + epsilon)
+    if scale is not None:
+        y = y * scale
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+def embedding(table, ids, name="Embedding"):
+    """Rows ``table[ids]`` for integer ``ids`` (checked to lie in the table when concrete)."""
+    vocab_size = table.shape[0]
+    dt = ids.dtype if isinstance(ids, (np.ndarray, Tracer)) else np.asarray(ids).dtype
+    if np.dtype(dt).kind not in "iu":
+        raise FuncgradTypeError(at_user_line(f"{name}: ids must be integers, got dtype {np.dtype(dt).name}"))
+    if not isinstance(ids, Tracer):
+        ids = np.asarray(ids)
+        if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+            raise FuncgradValueError(at_user_line(
+                f"{name}: ids must lie in [0, {vocab_size}), got values from {ids.min()} to {ids.max()}"))
+    return table[ids]
+
+
+# -- the (init, apply) layers ----------------------------------------------------------------------------
 def Dense(out_dim: int, W_init=None, b_init=inits.zeros) -> Layer:
     """Fully connected layer ``x @ w + b`` on the last axis (params ``{"w", "b"}``).
 
@@ -78,7 +141,7 @@ def Dense(out_dim: int, W_init=None, b_init=inits.zeros) -> Layer:
         return tuple(input_shape[:-1]) + (out_dim,), {"w": w, "b": b_init(k2, (out_dim,))}
 
     def apply(params, x, *, key=None, train=False):
-        return fnp.matmul(x, params["w"]) + params["b"]
+        return dense(x, params["w"], params["b"])
 
     return Layer(init, apply)
 
@@ -154,21 +217,13 @@ def Dropout(rate: float) -> Layer:
     >>> _, apply = Dropout(0.5)
     >>> y = apply((), np.ones((2, 4), np.float32), key=random.key(0), train=True)
     """
-    if not 0.0 <= rate < 1.0:
-        raise FuncgradValueError(at_user_line(f"Dropout: rate must be in [0, 1), got {rate}"))
+    check_rate("Dropout", rate)
 
     def init(key, input_shape):
         return tuple(input_shape), ()
 
     def apply(params, x, *, key=None, train=False):
-        if not train or rate == 0.0:
-            return x
-        if key is None:
-            raise FuncgradValueError(at_user_line(
-                "Dropout: apply(..., train=True) needs a PRNG key: pass key=funcgrad.random.key(...)"))
-        keep = random.bernoulli(key, 1.0 - rate, tuple(x.shape))
-        x = fnp.asarray(x)
-        return fnp.where(keep, x / np.asarray(1.0 - rate, x.dtype), 0.0)
+        return dropout(x, rate, key, train)
 
     return Layer(init, apply)
 
@@ -191,16 +246,7 @@ def LayerNorm(epsilon: float = 1e-5, center: bool = True, scale: bool = True) ->
         return tuple(input_shape), params
 
     def apply(params, x, *, key=None, train=False):
-        x = fnp.asarray(x)
-        mean = fnp.mean(x, axis=-1, keepdims=True)
-        centered = x - mean
-        var = fnp.mean(fnp.square(centered), axis=-1, keepdims=True)
-        y = centered / fnp.sqrt(var + epsilon)
-        if scale:
-            y = y * params["scale"]
-        if center:
-            y = y + params["bias"]
-        return y
+        return layer_norm(x, params.get("scale"), params.get("bias"), epsilon)
 
     return Layer(init, apply)
 
@@ -218,15 +264,7 @@ def Embedding(vocab_size: int, features: int, embedding_init=None) -> Layer:
         return tuple(input_shape) + (features,), {"table": embedding_init(key, (vocab_size, features))}
 
     def apply(params, ids, *, key=None, train=False):
-        dt = ids.dtype if isinstance(ids, (np.ndarray, Tracer)) else np.asarray(ids).dtype
-        if np.dtype(dt).kind not in "iu":
-            raise FuncgradTypeError(at_user_line(f"Embedding: ids must be integers, got dtype {np.dtype(dt).name}"))
-        if not isinstance(ids, Tracer):
-            ids = np.asarray(ids)
-            if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
-                raise FuncgradValueError(at_user_line(
-                    f"Embedding: ids must lie in [0, {vocab_size}), got values from {ids.min()} to {ids.max()}"))
-        return params["table"][ids]
+        return embedding(params["table"], ids)
 
     return Layer(init, apply)
 

@@ -66,26 +66,35 @@ def _recurrent_layer(name, gates, cell, init_state, hidden, return_sequences, re
         return out, params
 
     def apply(params, inputs, *, key=None, train=False):
-        x = fnp.asarray(inputs)
-        if x.ndim != 3:
-            raise ShapeError(at_user_line(
-                f"{name}: expected inputs of shape (batch, time, features), got {tuple(x.shape)}"))
-        proj = fnp.matmul(x, params["w"]) + params["b"]  # every step's input projection at once
-        state = init_state(x.shape[0], hidden, proj.dtype)
-
-        def step(s, p):
-            s = cell(params["u"], s, p)
-            return s, s[0]
-
-        _, hs = lax.scan(step, state, fnp.swapaxes(proj, 0, 1), reverse=reverse)
+        hs, _ = run_cells(name, cell, init_state, params["w"], params["u"], params["b"], inputs, hidden, reverse)
         if return_sequences:
-            return fnp.swapaxes(hs, 0, 1)
-        return hs[0] if reverse else hs[-1]
+            return hs
+        return hs[:, 0] if reverse else hs[:, -1]
 
     return Layer(init, apply)
 
 
-def _zeros_state(n):
+def run_cells(name, cell, init_state, w, u, b, inputs, hidden, reverse=False, state=None):
+    """``(hidden states (batch, time, hidden), final state)`` of ``cell`` scanned over the
+    time axis of ``inputs`` (batch, time, features), from ``state`` (default: zeros). The
+    math of both the recurrent layers and their modules (``module_layers.py``)."""
+    x = fnp.asarray(inputs)
+    if x.ndim != 3:
+        raise ShapeError(at_user_line(
+            f"{name}: expected inputs of shape (batch, time, features), got {tuple(x.shape)}"))
+    proj = fnp.matmul(x, w) + b  # every step's input projection at once
+    if state is None:
+        state = init_state(x.shape[0], hidden, proj.dtype)
+
+    def step(s, p):
+        s = cell(u, s, p)
+        return s, s[0]
+
+    final, hs = lax.scan(step, tuple(state), fnp.swapaxes(proj, 0, 1), reverse=reverse)
+    return fnp.swapaxes(hs, 0, 1), final
+
+
+def zeros_state(n):
     def state(batch, hidden, dtype):
         return tuple(fnp.zeros((batch, hidden), dtype) for _ in range(n))
 
@@ -103,11 +112,35 @@ def RNN(hidden: int, *, return_sequences=False, reverse=False, activation=act.ta
 
     >>> _, params = RNN(8).init(random.key(0), (-1, 5, 3))
     """
+    return _recurrent_layer("RNN", 1, rnn_cell(activation), zeros_state(1), hidden, return_sequences, reverse,
+                            W_init, U_init, b_init)
+
+
+def rnn_cell(activation=act.tanh):
+    """The Elman cell ``(u, state, x_proj) -> state``."""
     def cell(u, s, p):
         return (activation(p + fnp.matmul(s[0], u)),)
 
-    return _recurrent_layer("RNN", 1, cell, _zeros_state(1), hidden, return_sequences, reverse,
-                            W_init, U_init, b_init)
+    return cell
+
+
+def gru_cell(u, s, p):
+    """The GRU cell ``(u, state, x_proj) -> state`` (see :func:`GRU`)."""
+    h = s[0]
+    xr, xz, xn = _split_gates(p, 3)
+    hr, hz, hn = _split_gates(fnp.matmul(h, u), 3)
+    r = act.sigmoid(xr + hr)
+    z = act.sigmoid(xz + hz)
+    n = fnp.tanh(xn + r * hn)
+    return ((1.0 - z) * n + z * h,)
+
+
+def lstm_cell(u, s, p):
+    """The LSTM cell ``(u, (h, c), x_proj) -> (h, c)`` (see :func:`LSTM`)."""
+    h, c = s
+    i, f, g, o = _split_gates(p + fnp.matmul(h, u), 4)
+    c = act.sigmoid(f) * c + act.sigmoid(i) * fnp.tanh(g)
+    return act.sigmoid(o) * fnp.tanh(c), c
 
 
 def GRU(hidden: int, *, return_sequences=False, reverse=False, W_init=None, U_init=None,
@@ -121,16 +154,7 @@ def GRU(hidden: int, *, return_sequences=False, reverse=False, W_init=None, U_in
     >>> params["w"].shape, params["u"].shape
     ((3, 24), (8, 24))
     """
-    def cell(u, s, p):
-        h = s[0]
-        xr, xz, xn = _split_gates(p, 3)
-        hr, hz, hn = _split_gates(fnp.matmul(h, u), 3)
-        r = act.sigmoid(xr + hr)
-        z = act.sigmoid(xz + hz)
-        n = fnp.tanh(xn + r * hn)
-        return ((1.0 - z) * n + z * h,)
-
-    return _recurrent_layer("GRU", 3, cell, _zeros_state(1), hidden, return_sequences, reverse,
+    return _recurrent_layer("GRU", 3, gru_cell, zeros_state(1), hidden, return_sequences, reverse,
                             W_init, U_init, b_init)
 
 
@@ -155,11 +179,5 @@ def LSTM(hidden: int, *, return_sequences=False, reverse=False, forget_bias=1.0,
     >>> out_shape
     (4, 5, 8)
     """
-    def cell(u, s, p):
-        h, c = s
-        i, f, g, o = _split_gates(p + fnp.matmul(h, u), 4)
-        c = act.sigmoid(f) * c + act.sigmoid(i) * fnp.tanh(g)
-        return act.sigmoid(o) * fnp.tanh(c), c
-
-    return _recurrent_layer("LSTM", 4, cell, _zeros_state(2), hidden, return_sequences, reverse,
+    return _recurrent_layer("LSTM", 4, lstm_cell, zeros_state(2), hidden, return_sequences, reverse,
                             W_init, U_init, b_init or _lstm_bias(forget_bias))

@@ -16,6 +16,7 @@ from ..core.interpreter import eval_graph
 from ..core.staging import trace_to_graph
 from ..core.trace import Tracer
 from ..errors import FuncgradTypeError, FuncgradValueError, at_user_line
+from ..tree_util import _registry as pytree_registry
 from ..tree_util import tree_flatten, treedef_is_leaf
 from ._args import fun_name
 
@@ -105,18 +106,32 @@ class Compiled:
 
 
 def _fast_key(args, leaves, key):
-    """Flatten positional ndarray/list/tuple/scalar arguments and build their signature key;
-    False for anything else (the general path handles it)."""
+    """Flatten positional ndarray/list/tuple/namedtuple/dict/registered-node/scalar arguments (in
+    ``tree_flatten``'s order) and build their signature key; False for anything else (the
+    general path handles it)."""
     for a in args:
         t = type(a)
         if t is np.ndarray:
             leaves.append(a)
             key.append(a.shape)
             key.append(a.dtype)
-        elif t is list or t is tuple:
+        elif t is list or t is tuple or (isinstance(a, tuple) and hasattr(t, "_fields")):  # namedtuples too
             key.append(t)
             key.append(len(a))
             if not _fast_key(a, leaves, key):
+                return False
+        elif t is dict:
+            names = sorted(a)
+            key.append(t)
+            key.append(tuple(names))
+            if not _fast_key([a[k] for k in names], leaves, key):
+                return False
+        elif t in pytree_registry:
+            children, aux = pytree_registry[t][0](a)
+            key.append(t)
+            key.append(aux)
+            key.append(len(children))
+            if not _fast_key(children, leaves, key):
                 return False
         elif t is float or t is int or t is bool:
             leaves.append(np.asarray(a))
