@@ -106,26 +106,43 @@ def _flatten(obj):
 
 
 def _unflattener(cls):
+    """``unflatten(aux, children)`` for ``cls``, with ``unflatten.specialize(aux)``: a function
+    of the children alone for one structure (jit's generated output builders call it)."""
+    new = object.__new__
     leafless: dict = {}  # aux -> the module without children of that structure (modules are immutable)
 
+    def base_fields(aux):
+        base = {n: _unstatic(v) for n, v in aux[1]} if aux[2] else dict(aux[1])
+        base[_AUX] = aux
+        return base
+
     def unflatten(aux, children):
-        dynamic, static, wrapped = aux
+        dynamic = aux[0]
         if not dynamic:
             obj = leafless.get(aux)
-            if obj is not None:
-                return obj
-        obj = object.__new__(cls)
+            if obj is None:
+                obj = leafless[aux] = new(cls)
+                obj.__dict__.update(base_fields(aux))
+            return obj
+        obj = new(cls)
         fields = obj.__dict__
-        fields.update(static)
-        if wrapped:
-            for n, v in static:
-                fields[n] = _unstatic(v)
+        fields.update(base_fields(aux))
         fields.update(zip(dynamic, children))
-        fields[_AUX] = aux
-        if not dynamic:
-            leafless[aux] = obj
         return obj
 
+    def specialize(aux):
+        if not aux[0]:
+            obj = unflatten(aux, [])
+            return lambda: obj
+        params = [f"c{i}" for i in range(len(aux[0]))]
+        stores = "".join(f"    fields[{n!r}] = {c}\n" for n, c in zip(aux[0], params))
+        source = (f"def make({', '.join(params)}):\n    obj = new(cls)\n    fields = obj.__dict__\n"
+                  f"    fields.update(base)\n{stores}    return obj\n")
+        names = {"new": new, "cls": cls, "base": base_fields(aux)}
+        exec(source, names)  # noqa: S102  (generated from the field names only)
+        return names["make"]
+
+    unflatten.specialize = specialize
     return unflatten
 
 

@@ -62,8 +62,15 @@ def _get_backend(device):
 
 
 def _unflattener(treedef):
-    """A function ``outs -> pytree`` for ``treedef`` (generated once: cheaper than a walk)."""
+    """A function ``outs -> pytree`` for ``treedef`` (generated once: cheaper than a walk).
+    Registered nodes and namedtuples are rebuilt by their own functions, bound by name."""
     counter = [0]
+    names: dict = {}
+
+    def bind(value):
+        name = f"n{len(names)}"
+        names[name] = value
+        return name
 
     def expr(td):
         kind = td.kind
@@ -71,22 +78,29 @@ def _unflattener(treedef):
             counter[0] += 1
             return f"o[{counter[0] - 1}]"
         inner = [expr(c) for c in td.children]
-        if any(x is None for x in inner):
-            return None
         if kind is tuple:
             return "(" + "".join(x + ", " for x in inner) + ")"
         if kind is list:
             return "[" + ", ".join(inner) + "]"
         if kind is type(None):
             return "None"
-        if kind is dict and all(type(k) in (str, int) for k in td.aux):
-            return "{" + ", ".join(f"{k!r}: {x}" for k, x in zip(td.aux, inner)) + "}"
-        return None
+        if kind is dict:
+            return "{" + ", ".join(f"{bind(k)}: {x}" for k, x in zip(td.aux, inner)) + "}"
+        if kind in pytree_registry:
+            unflatten = pytree_registry[kind][1]
+            specialize = getattr(unflatten, "specialize", None)  # a builder for this structure
+            if specialize is not None:
+                return f"{bind(specialize(td.aux))}({', '.join(inner)})"
+            return f"{bind(unflatten)}({bind(td.aux)}, [{', '.join(inner)}])"
+        if isinstance(td.aux, type) and issubclass(td.aux, tuple):  # a namedtuple: aux is its class
+            return f"{bind(td.aux)}({', '.join(inner)})"
+        raise LookupError(kind)
 
-    text = expr(treedef)
-    if text is None:
+    try:
+        text = expr(treedef)
+    except LookupError:
         return treedef.unflatten
-    return eval(f"lambda o: {text}")  # text built above from the tree's shape only
+    return eval(f"lambda o: {text}", names)  # text built above from the tree's shape only
 
 
 class Compiled:
