@@ -41,8 +41,9 @@ def relu(x):
 
 
 def relu6(x):
-    """``min(max(x, 0), 6)``."""
-    return fnp.minimum(relu(x), 6.0)
+    """``min(max(x, 0), 6)``; its derivative is 0 at both kinks (0 and 6)."""
+    x, = promote_float(x)
+    return fnp.where(x > 0, fnp.where(x < 6, x, 6.0), 0.0)
 
 
 def leaky_relu(x, negative_slope=0.01):
@@ -54,13 +55,17 @@ def leaky_relu(x, negative_slope=0.01):
 def elu(x, alpha=1.0):
     """``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` below."""
     x, = promote_float(x)
-    return fnp.where(x > 0, x, alpha * fnp.expm1(fnp.minimum(x, 0.0)))
+    below = fnp.where(x > 0, 0.0, x)  # finite exp for large x; the branch's derivative at 0
+    return fnp.where(x > 0, x, alpha * fnp.expm1(below))
 
 
 def softplus(x):
-    """``log(1 + exp(x))`` computed as ``max(x, 0) + log1p(exp(-|x|))``."""
+    """``log(1 + exp(x))`` computed as ``max(x, 0) + log1p(exp(-|x|))``, each piece chosen by
+    the sign of ``x``, so every derivative at 0 is that of the smooth function (``1/2``,
+    ``1/4``, ``0``, ...)."""
     x, = promote_float(x)
-    return fnp.maximum(x, 0.0) + fnp.log1p(fnp.exp(-fnp.abs(x)))
+    positive = x >= 0
+    return fnp.where(positive, x, 0.0) + fnp.log1p(fnp.exp(fnp.where(positive, -x, x)))
 
 
 def log_sigmoid(x):

@@ -219,22 +219,30 @@ def fmin(x, y):
 
 
 def hypot(x, y):
-    """``sqrt(x**2 + y**2)`` without overflow or underflow (scaled by the larger magnitude)."""
+    """``sqrt(x**2 + y**2)`` without overflow or underflow (scaled by the larger magnitude).
+
+    The larger operand is chosen by one comparison and the value written as a smooth function
+    of the chosen pair, so derivatives of every order are right at ties ``|x| == |y|``; at the
+    origin the gradient is 0."""
     x, y = promote_float(x, y)
-    ax, ay = absolute(x), absolute(y)
-    big, small = maximum(ax, ay), minimum(ax, ay)
+    x_big = greater_equal(absolute(x), absolute(y))
+    big, small = where(x_big, x, y), where(x_big, y, x)
     zero = equal(big, 0.0)
     r = true_divide(small, where(zero, 1.0, big))
-    return where(zero, 0.0, multiply(big, sqrt(add(1.0, multiply(r, r)))))
+    return where(zero, 0.0, multiply(absolute(big), sqrt(add(1.0, multiply(r, r)))))
 
 
 def logaddexp(x, y):
-    """``log(exp(x) + exp(y))`` without overflow."""
+    """``log(exp(x) + exp(y))`` without overflow: ``big + log1p(exp(small - big))`` with the
+    larger operand chosen by one comparison, so every derivative is that of the smooth
+    function, at ties too."""
     x, y = promote_float(x, y)
-    amax = maximum(x, y)
-    delta = subtract(x, y)
-    safe = amax + log1p(exp(negative(absolute(where(isnan(delta), 0.0, delta)))))
-    return where(isnan(delta), add(x, y), safe)
+    x_big = greater_equal(x, y)
+    big = where(x_big, x, y)
+    below = where(x_big, subtract(y, x), subtract(x, y))  # -|x - y|, differentiable through the branch
+    nan = isnan(below)  # both infinite with one sign, or a NaN operand
+    safe = add(big, log1p(exp(where(nan, 0.0, below))))
+    return where(nan, add(x, y), safe)
 
 
 def logaddexp2(x, y):
