@@ -1,4 +1,5 @@
-"""The workloads B1-B4 and B6 of BENCHMARKS.md, each implemented for funcgrad and its peers.
+"""The workloads B1-B4, B6 and B7 (``transformer.py``) of BENCHMARKS.md, each implemented for
+funcgrad and its peers.
 
 Every ``bN(size)`` returns ``{implementation: zero-argument callable}``; one call is one unit
 of work (a training step, a gradient, a whole training run). Implementations whose library is
@@ -12,7 +13,9 @@ import itertools
 
 import numpy as np
 
-REFERENCE = {"B1": "jax", "B2": "jax", "B3": "jax", "B4": "autograd", "B6": "jax"}
+from .transformer import b7
+
+REFERENCE = {"B1": "jax", "B2": "jax", "B3": "jax", "B4": "autograd", "B6": "jax", "B7": "jax"}
 LIMIT = {"B1": "numpy", "B2": "numba", "B3": "numba", "B6": "numpy"}
 
 
@@ -297,4 +300,5 @@ WORKLOADS = {
     "B3": ("jit grad of sum(tanh(x)exp(-x^2)+0.5sin(3x)), 1e7 f64", b3),
     "B4": ("eager grad of sum(sin(x)^2+cos(x)x), 100 f64", b4),
     "B6": ("logistic regression 10000x100 f64, 200 steps", b6),
+    "B7": ("2-layer Transformer encoder step, d 128, 4 heads, T 64, batch 32, f32", b7),
 }

@@ -22,6 +22,8 @@ TINY = {
     "sequence_classification.py": (["--epochs", "1", "--train-size", "128", "--test-size", "64", "--length",
                                     "10", "--batch-size", "64"], True),
     "property_testing.py": ([], False),
+    "keyword_spotting.py": (["--epochs", "3", "--n", "960", "--lr", "0.01"], True),
+    "translation.py": (["--epochs", "1", "--train-size", "256", "--test-size", "64"], True),
 }
 NEEDS_SKLEARN = {"mlp_digits.py", "cnn_digits.py"}
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
@@ -103,7 +105,20 @@ CHECKS = {
     "cnn_digits.py": check_accuracy(20.0),
     "text_classification.py": check_accuracy(60.0),
     "newton_hessian.py": check_newton,
+    "keyword_spotting.py": check_accuracy(40.0),
 }
+
+
+def test_translation_reaches_its_target():
+    out = run("translation.py", "--epochs", "6", "--test-size", "200", timeout=240)
+    assert number_after("held-out token accuracy:", out) >= 95.0
+    assert number_after("BLEU:", out) >= 80.0
+    assert "(reference" in out
+
+
+def test_keyword_spotting_default_run():
+    out = run("keyword_spotting.py")
+    check_accuracy(95.0)(out)
 
 
 @pytest.mark.parametrize("script", sorted(s for s, (_, plots) in TINY.items() if plots))

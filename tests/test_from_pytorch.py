@@ -158,3 +158,21 @@ def test_losses():
     assert float(nn.CrossEntropyLoss()(logits, np.array([[1.0, 0.0, 0.0]], np.float32))) == pytest.approx(
         float(nn.CrossEntropyLoss()(logits, np.array([0]))), rel=1e-6)
     assert float(nn.BCEWithLogitsLoss(reduction="sum")(np.zeros(2), np.ones(2))) == pytest.approx(2 * np.log(2))
+
+
+def test_attention_modules():
+    mha = nn.MultiheadAttention(8, 2, batch_first=True, key=KEY)
+    x = np.random.default_rng(0).normal(size=(2, 4, 8)).astype(np.float32)
+    pad = np.array([[False] * 4, [False, False, True, True]])  # True: padding, as in PyTorch
+    out, weights = mha(x, x, x, key_padding_mask=pad)
+    assert out.shape == (2, 4, 8) and weights.shape == (2, 4, 4)
+    assert np.all(weights[1, :, 2:] == 0)
+    block = ~np.tril(np.ones((4, 4), bool))  # True: not allowed, as in PyTorch
+    _, causal = mha(x, x, x, attn_mask=block)
+    assert np.all(np.triu(causal[0], 1) == 0)
+    layer = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True, key=KEY)
+    assert layer(x, src_key_padding_mask=pad, key=random.key(1), train=True).shape == x.shape
+    from funcgrad.nn import dot_product_attention
+
+    allowed = ~block  # the functional form: True = allowed
+    np.testing.assert_allclose(dot_product_attention(x, x, x, mask=allowed), dot_product_attention(x, x, x, is_causal=True))

@@ -5,7 +5,8 @@ A layer is a pair ``(init, apply)``; models are built with ``serial`` and
 modules (immutable pytrees: ``nn.Module``, ``nn.Linear``, ``nn.Sequential``, ``nn.MSELoss``
 ...) are in ``funcgrad.nn.modules``; the names that do not collide with an ``(init, apply)``
 layer are here too (``Dropout``, ``LayerNorm``, ``Embedding``, ``RNN``, ``GRU``, ``LSTM``,
-``Tanh``, ``Sigmoid``, ``Softmax``, ``LogSoftmax``, ``Softplus`` and ``Flatten`` here are the
+``Tanh``, ``Sigmoid``, ``Softmax``, ``LogSoftmax``, ``Softplus``, ``Flatten``, ``PositionalEncoding``,
+``TransformerEncoderLayer`` and ``TransformerDecoderLayer`` here are the
 ``(init, apply)`` layers: write ``from funcgrad.nn import modules as nn`` in PyTorch-style code).
 
 >>> import numpy as np
@@ -37,6 +38,17 @@ from .activations import (  # noqa: F401
     softplus,
     swish,
     tanh,
+)
+from .attention import (  # noqa: F401
+    MultiHeadAttention,
+    PositionalEncoding,
+    TransformerDecoderLayer,
+    TransformerEncoderLayer,
+    causal_mask,
+    dot_product_attention,
+    multi_head_attention,
+    padding_mask,
+    sinusoidal_positions,
 )
 from .combinators import parallel, serial  # noqa: F401
 from .layers import (  # noqa: F401
@@ -82,6 +94,7 @@ from .modules import (  # noqa: F401
     MaxPool1d,
     MaxPool2d,
     MSELoss,
+    MultiheadAttention,
     ReLU,
     RNNCell,
     Sequential,

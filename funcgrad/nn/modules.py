@@ -35,11 +35,50 @@ from .pooling import avg_pool, conv2d, max_pool
 from .recurrent import gru_cell, lstm_cell, rnn_cell, run_cells, zeros_state
 
 __all__ = [
-    "ELU", "GELU", "GRU", "LSTM", "RNN", "AvgPool1d", "AvgPool2d", "BCEWithLogitsLoss", "BatchNorm1d",
-    "BatchNorm2d", "Conv1d", "Conv2d", "CrossEntropyLoss", "Dropout", "Embedding", "Flatten", "GRUCell",
-    "Identity", "LSTMCell", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool1d",
-    "MaxPool2d", "Module", "RNNCell", "ReLU", "Sequential", "SiLU", "Sigmoid", "Softmax", "Softplus", "Tanh",
-    "combine", "count_params", "is_array", "partition", "tree_at",
+    "ELU",
+    "GELU",
+    "GRU",
+    "LSTM",
+    "RNN",
+    "AvgPool1d",
+    "AvgPool2d",
+    "BCEWithLogitsLoss",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv1d",
+    "Conv2d",
+    "CrossEntropyLoss",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "GRUCell",
+    "Identity",
+    "LSTMCell",
+    "LayerNorm",
+    "LeakyReLU",
+    "Linear",
+    "LogSoftmax",
+    "MSELoss",
+    "MaxPool1d",
+    "MaxPool2d",
+    "Module",
+    "MultiheadAttention",
+    "PositionalEncoding",
+    "RNNCell",
+    "ReLU",
+    "Sequential",
+    "SiLU",
+    "Sigmoid",
+    "Softmax",
+    "Softplus",
+    "Tanh",
+    "TransformerDecoderLayer",
+    "TransformerEncoderLayer",
+    "combine",
+    "count_params",
+    "is_array",
+    "partition",
+    "tree_at",
 ]
 
 
@@ -539,3 +578,11 @@ class LSTM(_Layer):
     """LSTM layer (one layer; see ``_Layer``): ``output, (h_n, c_n) = lstm(x, (h_0, c_0))``."""
     _gates, _states = 4, 2
 
+
+# the attention modules build on Linear and LayerNorm above
+from .transformer import (
+    MultiheadAttention,
+    PositionalEncoding,
+    TransformerDecoderLayer,
+    TransformerEncoderLayer,
+)
