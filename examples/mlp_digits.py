@@ -77,9 +77,9 @@ def make_steps(apply, opt):
     return fg.jit(loss_and_grads), fg.jit(update), fg.jit(train_step)
 
 
-def train(args, model, input_shape):
+def train(args, model, input_shape, return_params=False):
     """Train ``model`` on the digits (images reshaped to ``input_shape``); returns the
-    held-out accuracy."""
+    held-out accuracy (and the trained parameters with ``return_params``)."""
     dist = None
     if args.distributed:
         from funcgrad import distributed as dist
@@ -120,7 +120,7 @@ def train(args, model, input_shape):
         plot_curves(args.plot, progress.history)
         workers = f" on {dist.size()} processes" if dist else ""
         print(f"held-out accuracy: {acc:.2%} ({len(y_test)} digits, {progress.elapsed():.1f} s{workers})")
-    return acc
+    return (acc, params) if return_params else acc
 
 
 def main(argv=None):

@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -24,8 +25,10 @@ TINY = {
     "property_testing.py": ([], False),
     "keyword_spotting.py": (["--epochs", "3", "--n", "960", "--lr", "0.01"], True),
     "translation.py": (["--epochs", "1", "--train-size", "256", "--test-size", "64"], True),
+    "interpret_digits.py": (["--epochs", "1", "--batch-size", "128", "--steps", "8", "--samples", "2", "--out",
+                             os.path.join(tempfile.gettempdir(), "funcgrad_interpret_digits.png")], False),
 }
-NEEDS_SKLEARN = {"mlp_digits.py", "cnn_digits.py"}
+NEEDS_SKLEARN = {"mlp_digits.py", "cnn_digits.py", "interpret_digits.py"}
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
 
@@ -107,6 +110,17 @@ CHECKS = {
     "newton_hessian.py": check_newton,
     "keyword_spotting.py": check_accuracy(40.0),
 }
+
+
+def test_interpret_digits_trains_saves_loads_and_attributes(tmp_path):
+    pytest.importorskip("sklearn")
+    ck, png = tmp_path / "cnn.fgck", tmp_path / "maps.png"
+    first = run("interpret_digits.py", "--epochs", "2", "--checkpoint", str(ck), "--out", str(png))
+    assert "saved the trained CNN" in first and ck.stat().st_size > 0
+    second = run("interpret_digits.py", "--checkpoint", str(ck), "--out", str(png))
+    assert "loaded the trained CNN" in second and "examples/s" not in second
+    assert number_after(r"relative to the scores:", second) < 1e-2  # integrated gradients' completeness
+    assert png.exists() if HAS_MATPLOTLIB else (tmp_path / "maps.npy").exists()
 
 
 def test_translation_reaches_its_target():
