@@ -1,6 +1,7 @@
 """funcgrad.debug: printing inside jit/grad/vmap, NaN provenance, graph inspection, compile logs."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -162,7 +163,10 @@ def test_nan_in_backward_pass_of_sqrt_points_at_the_sqrt_line(nans_on, wrap):
     g = fg.grad(sqrt_loss)
     if wrap == "jit":
         g = fg.jit(g, **JIT)
-    with pytest.warns(RuntimeWarning), pytest.raises(FloatingPointError) as exc:
+    # eager, the backward rules run with NumPy's warnings off; jitted, debug_nans re-runs the
+    # step's equations one by one in NumPy, and the division by 0 warns on the way
+    warns = pytest.warns(RuntimeWarning) if wrap == "jit" else contextlib.nullcontext()
+    with warns, pytest.raises(FloatingPointError) as exc:
         g(np.zeros(3))
     msg = str(exc.value)
     assert isinstance(exc.value, FuncgradError)

@@ -21,6 +21,9 @@ from funcgrad.primitives import linalg as L
 from funcgrad.primitives import reductions as R
 from funcgrad.primitives import structural as S
 
+# derivative rules must not warn where the user's own code would not (tests/test_rule_warnings.py)
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
+
 CORE_MODULES = (E, R, S, L)
 
 shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3)

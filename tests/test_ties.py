@@ -18,6 +18,9 @@ import funcgrad.numpy as fnp
 from funcgrad import nn
 from funcgrad.scipy.special import log_softmax, logsumexp
 
+# derivative rules must not warn where the user's own code would not (tests/test_rule_warnings.py)
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
+
 
 def _derivatives(f, x, chain):
     """Derivatives of orders 1-3 of the scalar function ``f`` at ``x`` by one transform chain."""

@@ -239,7 +239,8 @@ def logaddexp(x, y):
     x, y = promote_float(x, y)
     x_big = greater_equal(x, y)
     big = where(x_big, x, y)
-    below = where(x_big, subtract(y, x), subtract(x, y))  # -|x - y|, differentiable through the branch
+    with np.errstate(invalid="ignore"):  # inf - inf, answered by x + y below (as np.logaddexp, silently)
+        below = where(x_big, subtract(y, x), subtract(x, y))  # -|x - y|, differentiable through the branch
     nan = isnan(below)  # both infinite with one sign, or a NaN operand
     safe = add(big, log1p(exp(where(nan, 0.0, below))))
     return where(nan, add(x, y), safe)

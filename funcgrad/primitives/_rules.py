@@ -108,7 +108,8 @@ def unary(name, np_fn, deriv=None, *, out_dtype=None, numba=None):
         def jvp(primals, tangents):
             x, = primals
             ans = p.bind(x)
-            return ans, tangents[0] * deriv(x, ans)
+            with np.errstate(all="ignore"):  # the derivative's own inf/NaN (sqrt at 0) is no warning
+                return ans, tangents[0] * deriv(x, ans)
 
         def vjp(g, ans, primals, needs):
             return [g * deriv(primals[0], ans)]
@@ -136,10 +137,11 @@ def binary(name, np_fn, dx=None, dy=None, *, out_dtype=None, numba=None):
             tx, ty = tangents
             ans = p.bind(x, y)
             out = None
-            if tx is not None and dx is not None:
-                out = tx * dx(x, y, ans)
-            if ty is not None and dy is not None:
-                out = _add_tangents(out, ty * dy(x, y, ans))
+            with np.errstate(all="ignore"):  # as in unary
+                if tx is not None and dx is not None:
+                    out = tx * dx(x, y, ans)
+                if ty is not None and dy is not None:
+                    out = _add_tangents(out, ty * dy(x, y, ans))
             if out is not None:
                 out = broadcast_to_shape(out, shape_of(ans))
             return ans, out

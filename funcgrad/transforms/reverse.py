@@ -127,7 +127,17 @@ def _accumulate(cts, key, g):
 
 
 def backward(tape, seeds):
-    """Run the tape backwards from ``seeds`` [(key, cotangent)]; returns the cotangent dict."""
+    """Run the tape backwards from ``seeds`` [(key, cotangent)]; returns the cotangent dict.
+
+    The primitives' rules run with NumPy's floating-point warnings off (``sqrt``'s derivative
+    at 0 is ``inf`` without a "divide by zero"); a custom rule runs under the caller's settings,
+    so warnings of the user's own code still show."""
+    user = np.geterr()
+    with np.errstate(all="ignore"):
+        return _backward(tape, seeds, user)
+
+
+def _backward(tape, seeds, user):
     cts: dict = {}  # keyed by (node, output index), the keys that tracers carry
     for key, g in seeds:
         if key is not None:
@@ -146,7 +156,11 @@ def backward(tape, seeds):
             if all(x is None for x in g):
                 continue
         needs = [p is not None for p in node.parents]
-        if debug_nans:
+        if isinstance(node.prim, CustomRule):
+            with np.errstate(**user):
+                in_cts = _vjp_checked(node, g, needs) if debug_nans else node.prim.vjp(g, node.out, node.primals,
+                                                                                       needs, **node.params)
+        elif debug_nans:
             in_cts = _vjp_checked(node, g, needs)
         else:
             in_cts = node.prim.vjp(g, node.out, node.primals, needs, **node.params)
