@@ -5,7 +5,7 @@
 >>> fg.grad(lambda x: fnp.sum(fnp.tanh(x)))(np.zeros(3))
 array([1., 1., 1.])
 """
-from . import (  # noqa: F401  # noqa: F401,E402  # noqa: F401,E402
+from . import (  # noqa: F401
     debug,
     errors,
     lax,
@@ -29,3 +29,19 @@ from .transforms.jvp import jvp  # noqa: F401
 from .transforms.reverse import grad, value_and_grad, vjp  # noqa: F401
 
 __version__ = "0.1.0"
+
+# submodules imported on first use (PEP 562): `fg.checkpoint.save(...)` works after
+# `import funcgrad as fg` without importing MPI up front
+_SUBMODULES = ("checkpoint", "distributed", "interpret")
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'funcgrad' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_SUBMODULES))

@@ -200,3 +200,12 @@ def check_grads(f, args, order=1, modes=("fwd", "rev"), atol=None, rtol=None, ep
     args = tuple(np.asarray(x) if isinstance(x, (int, float, bool)) else x for x in args)
     name = getattr(f, "__name__", None) or type(f).__name__
     _check(f, args, order, tuple(modes), (atol, rtol, eps), np.random.default_rng(seed), name)
+
+
+def __getattr__(name):
+    """``funcgrad.testing.strategies`` on first use (it imports hypothesis)."""
+    if name == "strategies":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.strategies")
+    raise AttributeError(f"module 'funcgrad.testing' has no attribute {name!r}")
