@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import numpy as np
@@ -10,15 +11,23 @@ from funcgrad import random
 
 
 def parser(doc, epochs, **defaults):
-    """An argument parser with the flags every example has (--epochs, --seed, --plot)."""
-    p = argparse.ArgumentParser(description=doc.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    """An argument parser with the flags every example has (--epochs, --seed, --plot, --logdir);
+    parsing sets the ``--logdir`` of the ``Progress`` objects made afterwards."""
+    p = _Parser(description=doc.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--epochs", type=int, default=epochs, help="passes over the training data")
     p.add_argument("--seed", type=int, default=0, help="random seed (data split, init, shuffling)")
     p.add_argument("--plot", metavar="OUT.png", help="save the training curves (needs matplotlib)")
+    p.add_argument("--logdir", metavar="DIR", help="write TensorBoard logs here (needs tensorboardX)")
     for name, (value, text) in defaults.items():
         p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value, help=text)
     return p
+
+
+class _Parser(argparse.ArgumentParser):
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)
+        Progress.logdir = parsed.logdir
+        return parsed
 
 
 def load_digits(key, test_fraction=0.2):
@@ -49,28 +58,79 @@ def minibatches(key, n, batch_size):
 
 class Progress:
     """Records metrics per epoch and prints a line (loss, metrics, examples per second)
-    every ``every`` epochs and at the last one (never when ``quiet``)."""
+    every ``every`` epochs and at the last one (never when ``quiet``).
 
-    def __init__(self, epochs, every=1, quiet=False):
+    On a terminal, with tqdm installed, a progress bar over the epochs shows the latest metrics
+    and the lines are printed above it. With a ``logdir`` (by default the ``--logdir`` that
+    ``parser`` parsed) every metric is also logged to TensorBoard as a scalar at its epoch
+    through ``self.writer`` (a ``funcgrad.logging.SummaryWriter``, None without a logdir or
+    tensorboardX). The bar and the writer are closed after the last epoch."""
+
+    logdir = None
+
+    def __init__(self, epochs, every=1, quiet=False, logdir=None):
         self.epochs, self.every, self.quiet = epochs, max(1, every), quiet
         self.history: dict[str, list[float]] = {}
         self.start = self.tick = time.perf_counter()
         self.seen = 0
+        self.writer = None if quiet else _writer(logdir or Progress.logdir)
+        self.bar = None if quiet else _bar(epochs)
 
     def epoch(self, epoch, examples, **metrics):
         self.seen += examples
         for name, value in metrics.items():
             self.history.setdefault(name, []).append(float(value))
+        if self.writer is not None:
+            self.writer.add_scalars(metrics, epoch)
+        if self.bar is not None:
+            self.bar.set_postfix({name: _fmt(value) for name, value in metrics.items()}, refresh=False)
+            self.bar.update(1)
         if not self.quiet and (epoch % self.every == 0 or epoch == self.epochs):
             now = time.perf_counter()
             rate = self.seen / max(now - self.tick, 1e-9)
             self.tick, self.seen = now, 0
             shown = "  ".join(f"{name.replace('_', ' ')} {_fmt(value)}" for name, value in metrics.items())
             width = len(str(self.epochs))
-            print(f"epoch {epoch:{width}d}/{self.epochs}  {shown}  {rate:8.0f} examples/s", flush=True)
+            line = f"epoch {epoch:{width}d}/{self.epochs}  {shown}  {rate:8.0f} examples/s"
+            if self.bar is not None:
+                self.bar.write(line, file=sys.stdout)
+            else:
+                print(line, flush=True)
+        if epoch == self.epochs:
+            self.close()
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
     def elapsed(self):
         return time.perf_counter() - self.start
+
+
+def _writer(logdir):
+    if not logdir:
+        return None
+    from funcgrad.logging import SummaryWriter, TensorBoardNotFoundError
+
+    try:
+        return SummaryWriter(logdir)
+    except TensorBoardNotFoundError:
+        print("--logdir: tensorboardX is not installed (pip install 'funcgrad[tensorboard]'); not logging")
+        return None
+
+
+def _bar(epochs):
+    if not sys.stdout.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=epochs, unit="epoch", file=sys.stdout, leave=False, dynamic_ncols=True)
 
 
 def _fmt(value):

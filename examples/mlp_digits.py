@@ -101,6 +101,10 @@ def train(args, model, input_shape, return_params=False):
     predict = fg.jit(lambda params, x: fnp.argmax(apply(params, x), axis=-1))
 
     progress = Progress(args.epochs, quiet=not root)
+    log = progress.writer  # TensorBoard (with --logdir): the loss's graph once, parameter histograms per epoch
+    if log is not None:
+        log.add_graph_text("loss", lambda p, x, y: nn.softmax_cross_entropy(apply(p, x), y),
+                           params, x_train[:args.batch_size], y_train[:args.batch_size])
     for epoch in range(1, args.epochs + 1):
         k_epoch = random.fold_in(k_train, epoch)
         losses = []
@@ -115,6 +119,8 @@ def train(args, model, input_shape, return_params=False):
                 params, state, loss = train_step(params, state, x_train[idx], y_train[idx], key)
             losses.append(float(loss))
         acc = float(np.mean(predict(params, x_test) == y_test))
+        if log is not None:
+            log.add_histograms("params", params, epoch)
         progress.epoch(epoch, steps_per_epoch * args.batch_size, loss=np.mean(losses), held_out_accuracy=acc)
     if root:
         plot_curves(args.plot, progress.history)

@@ -31,8 +31,8 @@ from .transforms.reverse import grad, value_and_grad, vjp  # noqa: F401
 __version__ = "0.1.0"
 
 # submodules imported on first use (PEP 562): `fg.checkpoint.save(...)` works after
-# `import funcgrad as fg` without importing MPI up front
-_SUBMODULES = ("checkpoint", "distributed", "interpret")
+# `import funcgrad as fg` without importing MPI or TensorBoard up front
+_SUBMODULES = ("checkpoint", "distributed", "interpret", "logging", "privacy")
 
 
 def __getattr__(name):

@@ -18,6 +18,7 @@ TINY = {
     "logistic_regression.py": (["--epochs", "20", "--n", "200"], True),
     "mlp_digits.py": (["--epochs", "1", "--batch-size", "128"], True),
     "cnn_digits.py": (["--epochs", "1", "--batch-size", "128"], True),
+    "dp_digits.py": (["--epochs", "1"], True),
     "text_classification.py": (["--epochs", "2", "--n", "500"], True),
     "newton_hessian.py": (["--samples", "300", "--features", "5", "--many-features", "30"], True),
     "sequence_classification.py": (["--epochs", "1", "--train-size", "128", "--test-size", "64", "--length",
@@ -28,7 +29,7 @@ TINY = {
     "interpret_digits.py": (["--epochs", "1", "--batch-size", "128", "--steps", "8", "--samples", "2", "--out",
                              os.path.join(tempfile.gettempdir(), "funcgrad_interpret_digits.png")], False),
 }
-NEEDS_SKLEARN = {"mlp_digits.py", "cnn_digits.py", "interpret_digits.py"}
+NEEDS_SKLEARN = {"dp_digits.py", "mlp_digits.py", "cnn_digits.py", "interpret_digits.py"}
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
 
@@ -106,6 +107,7 @@ CHECKS = {
     "logistic_regression.py": check_accuracy(90.0),
     "mlp_digits.py": check_accuracy(50.0),
     "cnn_digits.py": check_accuracy(20.0),
+    "dp_digits.py": check_accuracy(30.0),
     "text_classification.py": check_accuracy(60.0),
     "newton_hessian.py": check_newton,
     "keyword_spotting.py": check_accuracy(40.0),
@@ -155,3 +157,57 @@ def test_mlp_digits_distributed_on_two_processes():
     assert "on 2 processes" in out
     assert out.count("held-out accuracy:") == 1 and out.count("epoch 1/1") == 1  # only rank 0 reports
     assert number_after("held-out accuracy:", out) >= 50.0
+
+
+def test_mlp_digits_logs_to_tensorboard(tmp_path):
+    pytest.importorskip("sklearn")
+    why = " (in funcgrad's 'tensorboard' extra, not in 'dev': TensorBoard pulls grpcio, werkzeug and more)"
+    pytest.importorskip("tensorboardX", reason="--logdir writes with tensorboardX" + why)
+    ea = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator",
+                             reason="TensorBoard's EventAccumulator reads the logs back" + why)
+    out = run("mlp_digits.py", "--epochs", "2", "--batch-size", "128", "--logdir", str(tmp_path))
+    acc = ea.EventAccumulator(str(tmp_path), size_guidance={kind: 0 for kind in ea.DEFAULT_SIZE_GUIDANCE})
+    acc.Reload()
+    tags = acc.Tags()
+    assert sorted(tags["scalars"]) == ["held_out_accuracy", "loss"]
+    for tag in tags["scalars"]:  # the values the epoch lines print (4 decimals)
+        printed = [float(v) for v in re.findall(rf"{tag.replace('_', ' ')} ([0-9.]+)", out)]
+        logged = acc.Scalars(tag)
+        assert [e.step for e in logged] == [1, 2] and [e.value for e in logged] == pytest.approx(printed, abs=6e-5)
+    final = acc.Scalars("held_out_accuracy")[-1].value
+    assert number_after("held-out accuracy:", out) == pytest.approx(100 * final, abs=0.006)  # printed as 86.35%
+    # serial(Dense, Relu, Dropout, Dense, Relu, Dropout, Dense): parameters at positions 0, 3 and 6
+    assert sorted(tags["histograms"]) == [f"params/{i}/{p}" for i in (0, 3, 6) for p in "bw"]
+    assert [e.step for e in acc.Histograms("params/0/w")] == [1, 2]
+    assert acc.Histograms("params/0/w")[0].histogram_value.num == 64 * 256
+    assert sorted(tags["tensors"]) == ["loss/dot/text_summary", "loss/text_summary"]
+    listing = acc.Tensors("loss/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert listing.startswith("```\n{ lambda ") and "f32[128,64]" in listing and "dot_general" in listing
+
+
+def test_logdir_without_tensorboardx_prints_one_line_and_trains(tmp_path):
+    script = os.path.join(EXAMPLES, "logistic_regression.py")
+    code = ("import runpy, sys; sys.modules['tensorboardX'] = None; sys.path.insert(0, sys.argv[2]); "
+            "sys.argv = sys.argv[1:2] + sys.argv[3:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+    logdir = tmp_path / "tb"
+    out = run("logistic_regression.py", cmd=[sys.executable, "-c", code, script, EXAMPLES, "--epochs", "20",
+                                             "--n", "200", "--logdir", str(logdir)])
+    notes = [line for line in out.splitlines() if line.startswith("--logdir")]
+    assert notes == ["--logdir: tensorboardX is not installed (pip install 'funcgrad[tensorboard]'); not logging"]
+    check_accuracy(90.0)(out)
+    assert not logdir.exists()
+
+
+def test_dp_digits_reaches_its_target():
+    pytest.importorskip("sklearn")
+    from funcgrad import privacy
+
+    out = run("dp_digits.py")
+    check_accuracy(90.0)(out)
+    final = out.strip().splitlines()[-1]
+    eps = number_after("; epsilon", final)
+    assert 0 < eps <= 8.0
+    per_epoch = [float(e) for e in re.findall(r"epsilon ([0-9.]+)", out)[:-1]]
+    assert len(per_epoch) == 12 and per_epoch == sorted(per_epoch) and per_epoch[-1] == pytest.approx(eps, abs=0.005)
+    steps, rate = re.search(r"(\d+) steps of sample rate ([0-9.]+)", final).groups()
+    assert privacy.epsilon(1.2, float(rate), int(steps), 1e-5) == pytest.approx(eps, abs=0.05)
