@@ -148,7 +148,28 @@ dot_general_p.batch = _dot_batch
 
 
 def dot_general(x, y, spec):
+    """``einsum(spec, x, y)``; a contraction over indices of size 1 only (an outer product,
+    such as a per-example weight gradient under ``vmap``) is the exact broadcast product
+    instead, which the compilers fuse with its neighbours."""
+    a, b, out = parse_spec(spec)
+    sa, sb = shape_of(x), shape_of(y)
+    summed = set(a + b) - set(out)
+    if summed and all(c in a and c in b and sa[a.index(c)] == 1 for c in summed):
+        return mul(_along(x, a, sa, out), _along(y, b, sb, out))
     return dot_general_p.bind(x, y, spec=spec)
+
+
+def _along(x, letters, shape, out):
+    """``x`` (indices ``letters``) without its size-1 contracted axes, its axes in ``out``'s
+    order and size 1 where ``out`` has an index it lacks: ready to broadcast."""
+    kept = [c for c in letters if c in out]
+    x = reshape(x, tuple(shape[letters.index(c)] for c in kept))
+    order = sorted(range(len(kept)), key=lambda i: out.index(kept[i]))
+    if order != list(range(len(kept))):
+        x = transpose(x, tuple(order))
+    ordered = [kept[i] for i in order]
+    full = tuple(shape[letters.index(c)] if c in ordered else 1 for c in out)
+    return reshape(x, full) if full != tuple(shape_of(x)) else x
 
 
 # -- helpers for the matrix rules (stacks of matrices: last two axes) -----------------------------
