@@ -1,4 +1,4 @@
-"""Run the benchmarks B1-B6 and print a table of medians and ratios; write them as JSON.
+"""Run the benchmarks B1-B7 and print a table of medians and ratios; write them as JSON.
 
     python -m benchmarks.run [--quick] [--only B2,B3] [--json benchmarks/results.json] [--blas-threads 1]
 
@@ -126,7 +126,7 @@ def table(results, b5):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller B3, fewer repeats, one B5 round")
-    ap.add_argument("--only", default="", help="comma-separated workload ids (B1..B6)")
+    ap.add_argument("--only", default="", help="comma-separated workload ids (B1..B7)")
     ap.add_argument("--json", default=str(Path(__file__).with_name("results.json")))
     ap.add_argument("--blas-threads", type=int, default=0,
                     help="limit NumPy's BLAS to this many threads (threadpoolctl), for every implementation")
