@@ -300,6 +300,12 @@ def loading_a_corrupt_checkpoint(tmp_path):
     checkpoint.load(str(path))  # <-
 
 
+@mistake(TypeError, "indexed", "i64[]", "fnp.asarray(a)[i]")
+def numpy_array_indexed_with_a_traced_value():
+    table = np.arange(10.0)
+    fg.jit(lambda i: table[i] * 2.0, **JIT)(3)  # <-
+
+
 def marked_line(fn):
     src, start = inspect.getsourcelines(fn)
     marks = [start + i for i, s in enumerate(src) if s.rstrip().endswith("# <-")]

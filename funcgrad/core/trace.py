@@ -359,9 +359,11 @@ class Tracer:
 
     def __array__(self, dtype=None, copy=None):
         raise ConcretizationError(at_user_line(
-            f"np.asarray / a NumPy function was called on a traced value ({self.aval.str_short()}). "
-            "Use funcgrad.numpy (import funcgrad.numpy as fnp) inside functions that funcgrad "
-            "transforms, so derivatives and compilation can see the operation"
+            f"np.asarray / a NumPy function was called on a traced value ({self.aval.str_short()}), "
+            "or a NumPy array was indexed with one. Use funcgrad.numpy (import funcgrad.numpy as fnp) "
+            "inside functions that funcgrad transforms, so derivatives and compilation can see the "
+            "operation; to index a NumPy array `a` with a traced value, write fnp.asarray(a)[i] "
+            "(arrays made by fnp.zeros, fnp.eye, fnp.arange ... take traced indices as they are)"
         ))
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):

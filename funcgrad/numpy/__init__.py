@@ -8,6 +8,7 @@ import numpy as _np
 
 from ..primitives import stop_gradient  # noqa: F401
 from . import linalg  # noqa: F401
+from ._array import Array, at  # noqa: F401
 from ._creation import *
 from ._creation import array, asarray, eye  # noqa: F401
 from ._indexing import _IndexUpdateHelper

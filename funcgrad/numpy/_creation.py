@@ -1,11 +1,13 @@
-"""Array creation. Constants are ordinary NumPy arrays; only ``*_like`` of a traced
-value with a traced fill, and ``array`` of a list holding traced values, are traced."""
+"""Array creation. Constants are NumPy arrays (``Array``: indexable with traced values, with
+``.at``); only ``*_like`` of a traced value with a traced fill, and ``array`` of a list holding
+traced values, are traced."""
 from __future__ import annotations
 
 import numpy as np
 
 from .. import primitives as P
 from ..core.trace import Tracer
+from ._array import wrap
 from ._util import asarray_arg, cast, dtype_of, shape_of
 
 
@@ -18,42 +20,41 @@ def array(object, dtype=None, copy=True, ndmin=0):
     if isinstance(x, Tracer):
         x = cast(x, dtype) if dtype is not None else x
         return P.reshape(x, (1,) * (ndmin - x.ndim) + x.shape) if ndmin > x.ndim else x
-    out = np.array(x, dtype=dtype, copy=copy, ndmin=ndmin)
-    return out
+    return wrap(np.array(x, dtype=dtype, copy=copy, ndmin=ndmin))
 
 
 def asarray(a, dtype=None):
     x = asarray_arg(a)
     if isinstance(x, Tracer):
         return cast(x, dtype) if dtype is not None else x
-    return np.asarray(x, dtype=dtype)
+    return wrap(np.asarray(x, dtype=dtype))
 
 
 def zeros(shape, dtype=None):
-    return np.zeros(shape, _dt(dtype))
+    return wrap(np.zeros(shape, _dt(dtype)))
 
 
 def ones(shape, dtype=None):
-    return np.ones(shape, _dt(dtype))
+    return wrap(np.ones(shape, _dt(dtype)))
 
 
 def empty(shape, dtype=None):
-    return np.zeros(shape, _dt(dtype))
+    return wrap(np.zeros(shape, _dt(dtype)))
 
 
 def full(shape, fill_value, dtype=None):
     if isinstance(fill_value, Tracer):
         v = cast(fill_value, dtype) if dtype is not None else fill_value
         return P.broadcast_to(v, tuple(np.atleast_1d(shape)) if not isinstance(shape, tuple) else shape)
-    return np.full(shape, fill_value, dtype)
+    return wrap(np.full(shape, fill_value, dtype))
 
 
 def zeros_like(a, dtype=None):
-    return np.zeros(shape_of(a), dtype or dtype_of(a))
+    return wrap(np.zeros(shape_of(a), dtype or dtype_of(a)))
 
 
 def ones_like(a, dtype=None):
-    return np.ones(shape_of(a), dtype or dtype_of(a))
+    return wrap(np.ones(shape_of(a), dtype or dtype_of(a)))
 
 
 def empty_like(a, dtype=None):
@@ -64,19 +65,19 @@ def full_like(a, fill_value, dtype=None):
     dt = dtype or dtype_of(a)
     if isinstance(fill_value, Tracer):
         return P.broadcast_to(cast(fill_value, dt), shape_of(a))
-    return np.full(shape_of(a), fill_value, dt)
+    return wrap(np.full(shape_of(a), fill_value, dt))
 
 
 def eye(N, M=None, k=0, dtype=None):
-    return np.eye(N, M, k, dtype=_dt(dtype))
+    return wrap(np.eye(N, M, k, dtype=_dt(dtype)))
 
 
 def identity(n, dtype=None):
-    return np.identity(n, dtype=_dt(dtype))
+    return wrap(np.identity(n, dtype=_dt(dtype)))
 
 
 def arange(start, stop=None, step=None, dtype=None):
-    return np.arange(start, stop, step, dtype=dtype)
+    return wrap(np.arange(start, stop, step, dtype=dtype))
 
 
 def linspace(start, stop, num=50, endpoint=True, dtype=None):
@@ -86,7 +87,7 @@ def linspace(start, stop, num=50, endpoint=True, dtype=None):
         div = (num - 1) if endpoint else num
         steps = np.arange(num, dtype=np.float64) / max(div, 1)
         return add(start, multiply(subtract(stop, start), steps))
-    return np.linspace(start, stop, num, endpoint=endpoint, dtype=dtype)
+    return wrap(np.linspace(start, stop, num, endpoint=endpoint, dtype=dtype))
 
 
 def meshgrid(*xi, indexing="xy"):

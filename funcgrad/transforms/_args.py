@@ -60,7 +60,7 @@ def check_float_args(fun, args, argnums, transform):
     for i in argnums:
         leaves, _ = tree_flatten(args[i])
         for leaf in leaves:
-            dt = leaf.dtype if type(leaf) is np.ndarray else dtype_of(leaf)
+            dt = leaf.dtype if isinstance(leaf, np.ndarray) else dtype_of(leaf)
             if dt.kind != "f":
                 raise FuncgradTypeError(at_user_line(
                     f"{transform}: {arg_name(fun, i)} of {fun_name(fun)} has dtype {dt}; funcgrad only "

@@ -129,6 +129,10 @@ def _fast_key(args, leaves, key):
             leaves.append(a)
             key.append(a.shape)
             key.append(a.dtype)
+        elif isinstance(a, np.ndarray):  # a subclass (funcgrad.numpy's Array): as its NumPy array
+            leaves.append(a.view(np.ndarray))
+            key.append(a.shape)
+            key.append(a.dtype)
         elif t is list or t is tuple or (isinstance(a, tuple) and hasattr(t, "_fields")):  # namedtuples too
             key.append(t)
             key.append(len(a))
