@@ -129,14 +129,17 @@ def _fast_key(args, leaves, key):
             leaves.append(a)
             key.append(a.shape)
             key.append(a.dtype)
-        elif isinstance(a, np.ndarray):  # a subclass (funcgrad.numpy's Array): as its NumPy array
-            leaves.append(a.view(np.ndarray))
-            key.append(a.shape)
-            key.append(a.dtype)
-        elif t is list or t is tuple or (isinstance(a, tuple) and hasattr(t, "_fields")):  # namedtuples too
+        elif t is list or t is tuple:
             key.append(t)
             key.append(len(a))
             if not _fast_key(a, leaves, key):
+                return False
+        elif t in pytree_registry:  # modules and other registered nodes
+            children, aux = pytree_registry[t][0](a)
+            key.append(t)
+            key.append(aux)
+            key.append(len(children))
+            if not _fast_key(children, leaves, key):
                 return False
         elif t is dict:
             names = sorted(a)
@@ -144,13 +147,15 @@ def _fast_key(args, leaves, key):
             key.append(tuple(names))
             if not _fast_key([a[k] for k in names], leaves, key):
                 return False
-        elif t in pytree_registry:
-            children, aux = pytree_registry[t][0](a)
+        elif isinstance(a, tuple) and hasattr(t, "_fields"):  # namedtuples
             key.append(t)
-            key.append(aux)
-            key.append(len(children))
-            if not _fast_key(children, leaves, key):
+            key.append(len(a))
+            if not _fast_key(a, leaves, key):
                 return False
+        elif isinstance(a, np.ndarray):  # a subclass (funcgrad.numpy's Array): as its NumPy array
+            leaves.append(a.view(np.ndarray))
+            key.append(a.shape)
+            key.append(a.dtype)
         elif t is float or t is int or t is bool:
             leaves.append(np.asarray(a))
             key.append(t)
