@@ -37,7 +37,7 @@ class Config:
         # every core this process may use (backends/numba_cpu/threads.py).
 
     def update(self, name: str, value: Any) -> None:
-        if name not in self._values:
+        if name not in self._values and name != "jax_enable_x64":
             import difflib
 
             close = difflib.get_close_matches(str(name), list(self._values), n=1)
@@ -46,6 +46,14 @@ class Config:
                 + (f"; did you mean {close[0]!r}?" if close else "")
                 + " Known options: " + ", ".join(sorted(self._values))
             ))
+        if name == "jax_enable_x64":
+            # JAX's switch for 64-bit types: funcgrad follows NumPy, so float64 and int64 are
+            # always on; accepting it keeps ported scripts running, turning it off is refused
+            if not value:
+                raise FuncgradValueError(at_user_line(
+                    "config.update('jax_enable_x64', False): funcgrad follows NumPy's dtypes and always has "
+                    "64-bit types; cast to float32 (x.astype(np.float32)) where you want 32 bits"))
+            return
         if name == "num_threads" and value is not None and (
                 isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise FuncgradValueError(at_user_line(

@@ -24,11 +24,12 @@ from .core.graph import Graph, Var
 from .core.trace import Tracer, get_aval
 from .errors import FuncgradTypeError, FuncgradValueError, at_user_line
 from .primitives import control_flow as cf
+from .primitives import stop_gradient
 from .primitives._graph_transforms import trace_closed
 from .transforms._args import as_input, fun_name
 from .tree_util import tree_flatten
 
-__all__ = ["cond", "fori_loop", "scan", "switch", "while_loop"]
+__all__ = ["cond", "fori_loop", "scan", "stop_gradient", "switch", "while_loop"]
 
 
 def _flat(tree):

@@ -20,12 +20,15 @@ import numpy as np
 from .errors import FuncgradTypeError, FuncgradValueError, at_user_line
 
 __all__ = [
+    "Partial",
     "PyTreeDef",
     "register_dataclass",
     "register_pytree_node",
+    "register_pytree_node_class",
     "tree_flatten",
     "tree_leaves",
     "tree_map",
+    "tree_reduce",
     "tree_structure",
     "tree_unflatten",
     "treedef_is_leaf",
@@ -39,6 +42,18 @@ def register_pytree_node(nodetype: type, flatten_func: Callable, unflatten_func:
     """Make ``nodetype`` a container: ``flatten_func(x) -> (children, aux_data)``
     and ``unflatten_func(aux_data, children) -> x``."""
     _registry[nodetype] = (flatten_func, unflatten_func)
+
+
+def register_pytree_node_class(cls):
+    """Class decorator: ``cls`` is a container through its own ``tree_flatten(self) -> (children,
+    aux_data)`` method and ``tree_unflatten(cls, aux_data, children)`` classmethod (as in JAX)."""
+    for name in ("tree_flatten", "tree_unflatten"):
+        if not callable(getattr(cls, name, None)):
+            raise FuncgradTypeError(at_user_line(
+                f"register_pytree_node_class: {cls.__name__} has no {name} method; define "
+                "tree_flatten(self) -> (children, aux_data) and the classmethod tree_unflatten(cls, aux_data, children)"))
+    register_pytree_node(cls, lambda x: x.tree_flatten(), cls.tree_unflatten)
+    return cls
 
 
 def register_dataclass(cls=None, *, data_fields=None, meta_fields=()):
@@ -222,3 +237,51 @@ def tree_map(f: Callable, tree, *rest, is_leaf: Callable | None = None):
             ))
         all_leaves.append(r_leaves)
     return treedef.unflatten(f(*xs) for xs in zip(*all_leaves))
+
+
+_NO_INITIAL = object()
+
+
+def tree_reduce(function: Callable, tree, initializer=_NO_INITIAL, is_leaf: Callable | None = None):
+    """``functools.reduce(function, tree_leaves(tree)[, initializer])``."""
+    import functools
+
+    leaves = tree_leaves(tree, is_leaf)
+    if initializer is _NO_INITIAL:
+        if not leaves:
+            raise FuncgradValueError(at_user_line("tree_reduce: the tree has no leaves; pass an initializer"))
+        return functools.reduce(function, leaves)
+    return functools.reduce(function, leaves, initializer)
+
+
+class Partial:
+    """``functools.partial`` as a pytree: the bound arguments are children (so a jitted or
+    differentiated function may take and return one), the function is static."""
+
+    __slots__ = ("args", "func", "keywords")
+
+    def __init__(self, func: Callable, *args, **keywords):
+        if isinstance(func, Partial):
+            args, keywords = func.args + args, {**func.keywords, **keywords}
+            func = func.func
+        self.func, self.args, self.keywords = func, tuple(args), dict(keywords)
+
+    def __call__(self, *args, **keywords):
+        return self.func(*self.args, *args, **{**self.keywords, **keywords})
+
+    def __repr__(self):
+        return f"Partial({getattr(self.func, '__name__', self.func)!r}, {len(self.args)} args, {sorted(self.keywords)})"
+
+
+def _partial_flatten(p):
+    names = tuple(sorted(p.keywords))
+    return [p.args, [p.keywords[n] for n in names]], (p.func, names)
+
+
+def _partial_unflatten(aux, children):
+    func, names = aux
+    args, values = children
+    return Partial(func, *args, **dict(zip(names, values)))
+
+
+register_pytree_node(Partial, _partial_flatten, _partial_unflatten)

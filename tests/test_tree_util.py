@@ -157,3 +157,52 @@ def test_transforms_accept_registered_pytrees():
     _, tangent = fg.jvp(lambda b: Box(b.value * 2.0, b.label), (Box(np.ones(2), "t"),), (Box(np.ones(2), "t"),))
     assert isinstance(tangent, Box) and tangent.label == "t"
     np.testing.assert_allclose(tangent.value, [2.0, 2.0])
+
+
+def test_register_pytree_node_class_and_errors():
+    from funcgrad.errors import FuncgradTypeError
+    from funcgrad.tree_util import register_pytree_node_class
+
+    @register_pytree_node_class
+    class Pair:
+        def __init__(self, a, b, name):
+            self.a, self.b, self.name = a, b, name
+
+        def tree_flatten(self):
+            return [self.a, self.b], self.name
+
+        @classmethod
+        def tree_unflatten(cls, name, children):
+            return cls(*children, name)
+
+    g = fg.grad(lambda p: p.a * p.b)(Pair(2.0, 3.0, "x"))
+    assert isinstance(g, Pair) and (g.a, g.b, g.name) == (3.0, 2.0, "x")
+    with pytest.raises(FuncgradTypeError, match="tree_flatten"):
+        register_pytree_node_class(type("Bare", (), {}))
+
+
+def test_tree_reduce_and_partial():
+    from funcgrad.errors import FuncgradValueError
+    from funcgrad.tree_util import Partial, tree_reduce
+
+    assert tree_reduce(lambda a, b: a + b, {"a": 1, "b": [2, 3]}) == 6
+    assert tree_reduce(max, [], initializer=-1) == -1
+    with pytest.raises(FuncgradValueError, match="initializer"):
+        tree_reduce(max, [])
+    f = Partial(lambda a, x, s=1.0: a * x * s, np.float64(2.0), s=3.0)
+    np.testing.assert_array_equal(fg.jit(lambda p, x: p(x))(f, np.ones(2)), [6.0, 6.0])
+    g = fg.grad(lambda p: p(1.0))(f)
+    assert isinstance(g, Partial) and float(g.args[0]) == 3.0 and float(g.keywords["s"]) == 2.0
+    assert Partial(f, 5.0)() == 30.0  # nested partials flatten
+
+
+def test_jax_names_ported_code_meets():
+    from funcgrad import lax
+
+    fg.config.update("jax_enable_x64", True)  # accepted: 64-bit types are always on
+    with pytest.raises(fg.errors.FuncgradValueError, match="64-bit"):
+        fg.config.update("jax_enable_x64", False)
+    x = np.ones(3)
+    assert fg.block_until_ready(x) is x
+    assert fg.grad(lambda v: (lax.stop_gradient(v) * v).sum())(x).tolist() == [1.0, 1.0, 1.0]
+    assert fg.tree_map(lambda v: v + 1, {"a": 1.0}) == {"a": 2.0}
