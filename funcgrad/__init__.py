@@ -39,7 +39,7 @@ __version__ = "0.1.0"
 
 # submodules imported on first use (PEP 562): `fg.checkpoint.save(...)` works after
 # `import funcgrad as fg` without importing MPI or TensorBoard up front
-_SUBMODULES = ("checkpoint", "distributed", "interpret", "logging", "privacy")
+_SUBMODULES = ("checkpoint", "distributed", "flatten_util", "interpret", "logging", "privacy")
 
 
 def __getattr__(name):
