@@ -557,3 +557,13 @@ def test_vmap_of_a_custom_rule_with_a_batched_nondiff_argument_is_an_error():
     f.defjvp(lambda n, p, t: (f(n, p[0]), t[0] * n))
     with pytest.raises(fg.errors.FuncgradValueError, match="nondiff_argnums"):
         fg.vmap(f)(np.ones(3), np.ones(3))
+
+
+def test_grad_of_a_constant_python_float_is_zero():
+    # as in JAX: a function that ignores its input has a zero gradient, not an error
+    np.testing.assert_array_equal(fg.grad(lambda x: 3.0)(np.ones(2)), [0.0, 0.0])
+    value, g = fg.value_and_grad(lambda p: 1.5)({"a": np.ones(2, np.float32)})
+    assert float(value) == 1.5 and g["a"].dtype == np.float32 and not g["a"].any()
+    np.testing.assert_array_equal(fg.jit(fg.grad(lambda x: 3.0))(np.ones(2)), [0.0, 0.0])
+    with pytest.raises(fg.errors.FuncgradTypeError, match="scalar"):
+        fg.grad(lambda x: [1.0])(1.0)

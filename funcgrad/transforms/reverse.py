@@ -325,6 +325,8 @@ def _value_and_grad_impl(fun, argnums, has_aux, transform, args, kwargs):
 
     out_leaves, backward_fn, aux = vjp_flat(flat_fun, leaves)
     out = out_leaves[0]
+    if type(out) is float:  # a constant Python float (as JAX: its gradient is zero)
+        out = np.asarray(out)
     if not (hasattr(out, "shape") and hasattr(out, "dtype")) or tuple(out.shape) != ():
         shape = getattr(out, "shape", None)
         raise FuncgradTypeError(at_user_line(
