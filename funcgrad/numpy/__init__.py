@@ -11,6 +11,7 @@ from . import linalg  # noqa: F401
 from ._array import Array, at  # noqa: F401
 from ._creation import *
 from ._creation import array, asarray, eye  # noqa: F401
+from ._extra import *
 from ._indexing import _IndexUpdateHelper
 from ._indexing import getitem as _getitem  # noqa: F401
 from ._linalg_ops import dot, einsum, inner, kron, matmul, outer, tensordot, trace, vdot  # noqa: F401

@@ -211,6 +211,8 @@ def split(a, indices_or_sections, axis=0):
 
 def array_split(a, sections, axis=0):
     a = _prep(a)
+    if not isinstance(sections, (int, np.integer)):  # a list of indices, as for split
+        return split(a, sections, axis)
     ax = normalize_axis(axis, ndim_of(a), "array_split")
     n = shape_of(a)[ax]
     q, r = divmod(n, int(sections))
