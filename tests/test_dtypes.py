@@ -160,3 +160,11 @@ def test_derivative_wrt_integer_raises_type_error_naming_the_argument(transform,
 def test_integer_leaf_inside_a_pytree_argument_raises():
     with pytest.raises(TypeError, match="argument 0"):
         fg.grad(lambda p: p["w"] * p["n"])({"w": 1.0, "n": 2})
+
+
+def test_copysign_keeps_float32():
+    x, y = np.array([1.0, -2.0], np.float32), np.array([-1.0, 1.0], np.float32)
+    for f in (fnp.copysign, fg.jit(fnp.copysign)):
+        out = f(x, y)
+        assert out.dtype == np.float32
+        np.testing.assert_array_equal(out, np.copysign(x, y))

@@ -268,7 +268,8 @@ def isclose(a, b, rtol=1e-05, atol=1e-08):
 
 def copysign(x, y):
     x, y = promote_float(x, y)
-    return multiply(absolute(x), where(less(y, 0.0), -1.0, 1.0))
+    dt = dtype_of(x)
+    return multiply(absolute(x), where(less(y, 0.0), np.asarray(-1, dt), np.asarray(1, dt)))
 
 
 def signbit(x):
