@@ -31,7 +31,7 @@ from .. import random
 from ..errors import FuncgradValueError, ShapeError, at_user_line
 from ..primitives import stop_gradient
 from . import activations as act
-from .layers import Layer, check_rate, dense, dropout, layer_norm
+from .layers import Layer, check_rate, dense, dropout, layer_norm, linear_params, torch_uniform
 
 __all__ = [
     "MultiHeadAttention",
@@ -185,26 +185,14 @@ def activation_fn(activation):
 
 
 # -- initialization shared by both faces ---------------------------------------------------------------------
-def _uniform(key, shape, bound, dtype):
-    return np.asarray(random.uniform(key, tuple(shape), dtype, -bound, bound))
-
-
 def attention_params(key, embed_dim, bias=True, dtype=np.float32):
     """PyTorch's initialization of ``MultiheadAttention``: the stacked input projection Xavier
     uniform, the output projection as a ``Linear``, biases 0."""
     k1, k2 = random.split(key)
     e = int(embed_dim)
     zeros = (lambda n: np.zeros(n, dtype)) if bias else (lambda n: None)
-    return {"in_weight": _uniform(k1, (3 * e, e), math.sqrt(6.0 / (4 * e)), dtype), "in_bias": zeros(3 * e),
-            "out_weight": _uniform(k2, (e, e), 1.0 / math.sqrt(e), dtype), "out_bias": zeros(e)}
-
-
-def linear_params(key, in_features, out_features, bias=True, dtype=np.float32):
-    """PyTorch's ``Linear`` initialization, ``(weight (out, in), bias)``."""
-    kw, kb = random.split(key)
-    bound = 1.0 / math.sqrt(in_features)
-    return (_uniform(kw, (out_features, in_features), bound, dtype),
-            _uniform(kb, (out_features,), bound, dtype) if bias else None)
+    return {"in_weight": torch_uniform(k1, (3 * e, e), math.sqrt(6.0 / (4 * e)), dtype), "in_bias": zeros(3 * e),
+            "out_weight": torch_uniform(k2, (e, e), 1.0 / math.sqrt(e), dtype), "out_bias": zeros(e)}
 
 
 # -- the (init, apply) layers ----------------------------------------------------------------------------------
@@ -266,7 +254,8 @@ def _ff(p, activation, rate, rng, train):
     return lambda x: feed_forward(x, p["w1"], p["b1"], p["w2"], p["b2"], activation, rate, rng, train)
 
 
-def _dropped(f, rate, rng, train):
+def dropped(f, rate, rng, train):
+    """``f`` followed by dropout at ``rate`` (a Transformer sublayer's output dropout)."""
     return lambda x: dropout(f(x), rate, rng, train)
 
 
@@ -290,9 +279,9 @@ def TransformerEncoderLayer(num_heads: int, dim_feedforward: int = 2048, dropout
     def apply(params, x, *, key=None, train=False, mask=None):
         k = dropout_keys(key, 4, train)
         attend = _attend(params["attn"], num_heads, dropout, causal)
-        blocks = [(_dropped(lambda h: attend(h, rng=k[0], train=train, mask=mask), dropout, k[1], train),
+        blocks = [(dropped(lambda h: attend(h, rng=k[0], train=train, mask=mask), dropout, k[1], train),
                    _norm(params["norm1"], epsilon)),
-                  (_dropped(_ff(params["ff"], fn, dropout, k[2], train), dropout, k[3], train),
+                  (dropped(_ff(params["ff"], fn, dropout, k[2], train), dropout, k[3], train),
                    _norm(params["norm2"], epsilon))]
         return residual_blocks(fnp.asarray(x), blocks, norm_first)
 
@@ -323,11 +312,11 @@ def TransformerDecoderLayer(num_heads: int, dim_feedforward: int = 2048, dropout
         k = dropout_keys(key, 6, train)
         own = _attend(params["self_attn"], num_heads, dropout, True)
         cross = _attend(params["cross_attn"], num_heads, dropout, False)
-        blocks = [(_dropped(lambda h: own(h, rng=k[0], train=train), dropout, k[1], train),
+        blocks = [(dropped(lambda h: own(h, rng=k[0], train=train), dropout, k[1], train),
                    _norm(params["norm1"], epsilon)),
-                  (_dropped(lambda h: cross(h, memory, rng=k[2], train=train, mask=memory_mask), dropout, k[3],
+                  (dropped(lambda h: cross(h, memory, rng=k[2], train=train, mask=memory_mask), dropout, k[3],
                             train), _norm(params["norm2"], epsilon)),
-                  (_dropped(_ff(params["ff"], fn, dropout, k[4], train), dropout, k[5], train),
+                  (dropped(_ff(params["ff"], fn, dropout, k[4], train), dropout, k[5], train),
                    _norm(params["norm3"], epsilon))]
         return residual_blocks(tgt, blocks, norm_first)
 

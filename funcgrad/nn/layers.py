@@ -78,6 +78,19 @@ def dense(x, w, b=None, out_in=False):
     return y if b is None else y + b
 
 
+def torch_uniform(key, shape, bound, dtype):
+    """PyTorch's default initialization: U(-bound, bound), usually ``bound = 1 / sqrt(fan_in)``."""
+    return np.asarray(random.uniform(key, tuple(shape), dtype, -bound, bound))
+
+
+def linear_params(key, in_features, out_features, bias=True, dtype=np.float32):
+    """PyTorch's ``Linear`` initialization: ``(weight (out, in), bias)``, U(+-1/sqrt(in_features))."""
+    kw, kb = random.split(key)
+    bound = 1.0 / math.sqrt(in_features)
+    return (torch_uniform(kw, (out_features, in_features), bound, dtype),
+            torch_uniform(kb, (out_features,), bound, dtype) if bias else None)
+
+
 def dropout(x, rate, key, train):
     """Zero each entry with probability ``rate`` and scale the rest by ``1 / (1 - rate)`` when
     ``train``; the identity otherwise."""

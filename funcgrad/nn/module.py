@@ -111,10 +111,14 @@ def _unflattener(cls):
     new = object.__new__
     leafless: dict = {}  # aux -> the module without children of that structure (modules are immutable)
 
-    def base_fields(aux):
-        base = {n: _unstatic(v) for n, v in aux[1]} if aux[2] else dict(aux[1])
-        base[_AUX] = aux
-        return base
+    def fill(fields, aux):
+        """The static fields of structure ``aux`` (unwrapped) and the structure itself."""
+        fields.update(aux[1])
+        if aux[2]:
+            for n, v in aux[1]:
+                fields[n] = _unstatic(v)
+        fields[_AUX] = aux
+        return fields
 
     def unflatten(aux, children):
         dynamic = aux[0]
@@ -122,12 +126,10 @@ def _unflattener(cls):
             obj = leafless.get(aux)
             if obj is None:
                 obj = leafless[aux] = new(cls)
-                obj.__dict__.update(base_fields(aux))
+                fill(obj.__dict__, aux)
             return obj
         obj = new(cls)
-        fields = obj.__dict__
-        fields.update(base_fields(aux))
-        fields.update(zip(dynamic, children))
+        fill(obj.__dict__, aux).update(zip(dynamic, children))
         return obj
 
     def specialize(aux):
@@ -138,7 +140,7 @@ def _unflattener(cls):
         stores = "".join(f"    fields[{n!r}] = {c}\n" for n, c in zip(aux[0], params))
         source = (f"def make({', '.join(params)}):\n    obj = new(cls)\n    fields = obj.__dict__\n"
                   f"    fields.update(base)\n{stores}    return obj\n")
-        names = {"new": new, "cls": cls, "base": base_fields(aux)}
+        names = {"new": new, "cls": cls, "base": fill({}, aux)}
         exec(source, names)  # noqa: S102  (generated from the field names only)
         return names["make"]
 

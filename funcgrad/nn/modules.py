@@ -28,7 +28,7 @@ from .. import random
 from ..errors import FuncgradTypeError, FuncgradValueError, ShapeError, at_user_line
 from ..primitives.conv import normalize_pair
 from . import activations as act
-from .layers import check_rate, dense, dropout, embedding, layer_norm
+from .layers import check_rate, dense, dropout, embedding, layer_norm, linear_params, torch_uniform
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .module import Module, combine, count_params, is_array, partition, tree_at
 from .pooling import avg_pool, conv2d, max_pool
@@ -82,11 +82,6 @@ __all__ = [
 ]
 
 
-def _uniform(key, shape, bound, dtype):
-    """PyTorch's default initialization: U(-bound, bound) with ``bound = 1 / sqrt(fan_in)``."""
-    return np.asarray(random.uniform(key, tuple(shape), dtype, -bound, bound))
-
-
 def _rank(name, x, ranks):
     nd = len(tuple(fnp.asarray(x).shape))
     if nd not in ranks:
@@ -101,10 +96,7 @@ class Linear(Module):
     both initialized U(-1/sqrt(in_features), 1/sqrt(in_features)) as in PyTorch."""
 
     def __init__(self, in_features, out_features, bias=True, *, key, dtype=np.float32):
-        kw, kb = random.split(key)
-        bound = 1.0 / math.sqrt(in_features)
-        self.weight = _uniform(kw, (out_features, in_features), bound, dtype)
-        self.bias = _uniform(kb, (out_features,), bound, dtype) if bias else None
+        self.weight, self.bias = linear_params(key, in_features, out_features, bias, dtype)
         self.in_features, self.out_features = int(in_features), int(out_features)
 
     def __call__(self, x, *, key=None, train=False):
@@ -140,8 +132,8 @@ class Conv2d(Module):
         kh, kw = normalize_pair(kernel_size, "kernel_size")
         k1, k2 = random.split(key)
         bound = 1.0 / math.sqrt(in_channels * kh * kw)
-        self.weight = _uniform(k1, (out_channels, in_channels, kh, kw), bound, dtype)
-        self.bias = _uniform(k2, (out_channels,), bound, dtype) if bias else None
+        self.weight = torch_uniform(k1, (out_channels, in_channels, kh, kw), bound, dtype)
+        self.bias = torch_uniform(k2, (out_channels,), bound, dtype) if bias else None
         self.stride = normalize_pair(stride, "stride")
         self.padding = _pairs(padding, "Conv2d")
 
@@ -162,8 +154,8 @@ class Conv1d(Module):
                  dtype=np.float32):
         k1, k2 = random.split(key)
         bound = 1.0 / math.sqrt(in_channels * int(kernel_size))
-        self.weight = _uniform(k1, (out_channels, in_channels, int(kernel_size)), bound, dtype)
-        self.bias = _uniform(k2, (out_channels,), bound, dtype) if bias else None
+        self.weight = torch_uniform(k1, (out_channels, in_channels, int(kernel_size)), bound, dtype)
+        self.bias = torch_uniform(k2, (out_channels,), bound, dtype) if bias else None
         self.stride = int(stride)
         self.padding = _pairs(padding if isinstance(padding, str) else (0, int(padding)), "Conv1d")
 
@@ -487,9 +479,9 @@ class _Recurrent(Module):
         g, h = self._gates, int(hidden_size)
         bound = 1.0 / math.sqrt(h)
         self.input_size, self.hidden_size = int(input_size), h
-        self.weight_ih = _uniform(k1, (g * h, input_size), bound, dtype)
-        self.weight_hh = _uniform(k2, (g * h, h), bound, dtype)
-        self.bias = _uniform(k3, (g * h,), bound, dtype) if bias else np.zeros(g * h, dtype)
+        self.weight_ih = torch_uniform(k1, (g * h, input_size), bound, dtype)
+        self.weight_hh = torch_uniform(k2, (g * h, h), bound, dtype)
+        self.bias = torch_uniform(k3, (g * h,), bound, dtype) if bias else np.zeros(g * h, dtype)
 
     def _cell_fn(self):
         if self._gates == 1:

@@ -28,12 +28,13 @@ from .attention import (
     activation_fn,
     attention_params,
     dropout_keys,
+    dropped,
     feed_forward,
     multi_head_attention,
     residual_blocks,
     sinusoidal_positions,
 )
-from .layers import check_rate, dropout
+from .layers import check_rate
 from .module import Module
 from .modules import LayerNorm, Linear
 
@@ -137,12 +138,12 @@ class _TransformerLayer(Module):
         return out
 
     def _ff(self, rngs, train):
-        return lambda x: dropout(feed_forward(x, self.linear1.weight, self.linear1.bias, self.linear2.weight,
+        return dropped(lambda x: feed_forward(x, self.linear1.weight, self.linear1.bias, self.linear2.weight,
                                               self.linear2.bias, activation_fn(self.activation), self.dropout,
                                               rngs[0], train), self.dropout, rngs[1], train)
 
     def _dropped(self, f, rng, train):
-        return lambda x: dropout(f(x), self.dropout, rng, train)
+        return dropped(f, self.dropout, rng, train)
 
 
 class TransformerEncoderLayer(_TransformerLayer):
