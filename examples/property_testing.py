@@ -100,7 +100,7 @@ def show_a_wrong_rule():
 
     bad_softplus.defvjp(lambda x: (bad_softplus(x), x), lambda x, g: (g * fnp.exp(x),))
     try:
-        check_grads(bad_softplus, (np.array([0.3, -1.2]),))
+        check_grads(bad_softplus, (np.array([0.3, -1.2]),), modes=("rev",))
     except AssertionError as err:
         return str(err)
     raise SystemExit("check_grads accepted a wrong rule")

@@ -21,12 +21,18 @@ SUPPORTED = frozenset(
 )
 
 
-def is_float(dtype) -> bool:
-    return np.dtype(dtype).kind == "f"
-
-
-def is_int(dtype) -> bool:
-    return np.dtype(dtype).kind in "iu"
+def is_float(x) -> bool:
+    """Whether ``x`` is floating: a dtype, anything with one (array, aval, tracer), or a
+    Python float."""
+    dt = getattr(x, "dtype", None)
+    if dt is None:
+        if isinstance(x, float):
+            return True
+        try:
+            dt = np.dtype(x)
+        except TypeError:
+            return False
+    return dt.kind == "f"
 
 
 def check_supported(dtype, what: str = "value") -> np.dtype:

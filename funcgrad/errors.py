@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 
 __all__ = [
     "CheckpointError",
@@ -103,8 +102,3 @@ def user_location(skip: int = 1) -> str | None:
 def at_user_line(msg: str, location: str | None = None) -> str:
     loc = location or user_location(2)
     return f"{msg}\n  at {loc}" if loc else msg
-
-
-def format_user_stack(limit: int = 3) -> str:
-    frames = [fr for fr in traceback.extract_stack()[:-1] if not _is_internal(fr.filename)]
-    return "".join(traceback.format_list(frames[-limit:]))

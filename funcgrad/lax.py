@@ -6,8 +6,8 @@ sub-graphs carried by a single primitive (``cond``, ``while``, ``scan``): a
 10,000-step ``fori_loop`` is one equation of the jitted graph. Carries,
 operands, ``xs`` and ``ys`` may be pytrees. A carry must keep its pytree
 structure, shapes and dtypes from one iteration to the next. Derivatives of a
-loop or branch come from the primitives of its body: a ``custom_jvp`` or
-``custom_vjp`` rule used inside the body is not seen by them.
+loop or branch come from the primitives of its body, ``custom_jvp`` and
+``custom_vjp`` rules included.
 
 >>> import funcgrad as fg, funcgrad.numpy as fnp
 >>> from funcgrad import lax
@@ -235,7 +235,7 @@ def scan(f, init, xs, length=None, reverse=False):
     graph, consts, _ = _trace(body, carry_avals + x_avals)
     c_tree, yt = y_tree[0]
     _check_carry("lax.scan", f"f ({fun_name(f)})", init_tree, carry_avals, c_tree, graph.out_avals[:nc])
-    outs = cf.bind_scan(*consts, *init_l, *xs_l, body=graph, num_consts=len(consts), num_carry=nc,
+    outs = cf.scan_p.bind(*consts, *init_l, *xs_l, body=graph, num_consts=len(consts), num_carry=nc,
                           length=n, reverse=bool(reverse))
     return init_tree.unflatten(outs[:nc]), yt.unflatten(outs[nc:])
 

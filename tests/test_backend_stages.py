@@ -10,7 +10,7 @@ import funcgrad as fg
 import funcgrad.numpy as fnp
 from funcgrad.backends.numba_cpu import table as cpu_table
 from funcgrad.backends.numba_cuda import table as cuda_table
-from funcgrad.core.primitive import Primitive, registry
+from funcgrad.core.primitive import Kind, Primitive, registry
 from funcgrad.errors import FuncgradError
 
 BACKENDS = Path(fg.__file__).parent / "backends"
@@ -93,14 +93,14 @@ def test_every_primitive_has_one_entry(tab):
 
 @pytest.mark.parametrize("tab", [cpu_table, cuda_table], ids=["cpu", "cuda"])
 def test_a_primitive_without_an_entry_is_an_error_naming_it(tab):
-    newcomer = Primitive("frobnicate", kind="elementwise")
+    newcomer = Primitive("frobnicate", kind=Kind.ELEMENTWISE)
     with pytest.raises(FuncgradError, match="no lowering rule for primitive 'frobnicate'.*numba_cu?[pd]u?a?/table.py"):
         tab.rule(newcomer)
     del registry["frobnicate"]
 
 
 def test_an_opaque_primitive_from_outside_runs_as_glue():
-    outside = Primitive("outside_op", kind="opaque")
+    outside = Primitive("outside_op", kind=Kind.OPAQUE)
     outside.impl = np.negative
     outside.abstract_eval = lambda x: x
     try:
@@ -111,7 +111,7 @@ def test_an_opaque_primitive_from_outside_runs_as_glue():
 
 
 def test_jit_of_a_primitive_without_an_entry_names_it():
-    newcomer = Primitive("frobnicate2", kind="elementwise")
+    newcomer = Primitive("frobnicate2", kind=Kind.ELEMENTWISE)
     newcomer.impl = np.negative
     newcomer.abstract_eval = lambda x: x
     try:

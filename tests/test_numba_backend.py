@@ -14,7 +14,7 @@ from funcgrad.backends import interpreter, numba_cpu
 from funcgrad.backends.numba_cpu import table as planmod
 from funcgrad.backends.numba_cpu.emit import Emitter
 from funcgrad.core.avals import ShapedArray
-from funcgrad.core.primitive import Primitive
+from funcgrad.core.primitive import Kind, Primitive
 
 TOL = {np.dtype(np.float32): {"rtol": 2e-4, "atol": 2e-5}, np.dtype(np.float64): {"rtol": 1e-9, "atol": 1e-11}}
 
@@ -313,13 +313,13 @@ def test_zero_dim_python_scalars_and_constants():
 
 # -- primitives without a lowering run as NumPy glue ------------------------------------------------
 _calls = []
-twist_p = Primitive("test_backend_twist", kind="opaque")
+twist_p = Primitive("test_backend_twist", kind=Kind.OPAQUE)
 twist_p.impl = lambda x, *, k: np.roll(x, k)[::-1].copy()
 twist_p.abstract_eval = lambda x, *, k: ShapedArray(x.shape, x.dtype)
-split_p = Primitive("test_backend_split", multiple_results=True, kind="opaque")
+split_p = Primitive("test_backend_split", multiple_results=True, kind=Kind.OPAQUE)
 split_p.impl = lambda x: [np.cumsum(x, axis=-1), np.sort(x, axis=-1)]
 split_p.abstract_eval = lambda x: [x, x]
-log_p = Primitive("test_backend_log", multiple_results=True, kind="opaque", effectful=True)
+log_p = Primitive("test_backend_log", multiple_results=True, kind=Kind.OPAQUE, effectful=True)
 log_p.impl = lambda *xs: _calls.append([np.array(x) for x in xs]) or []
 log_p.abstract_eval = lambda *avals: []
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core.graph import Literal
+from ..core.primitive import Kind
 from ..errors import FuncgradError
 from ..primitives import reductions, structural
 from ..primitives.elementwise import stop_gradient_p
@@ -70,12 +71,12 @@ def structural_kind(eqn):
 
 
 def lookup(table: dict, prim, backend: str, opaque):
-    """``table[prim]``; ``opaque`` for a primitive defined outside funcgrad (``kind="opaque"``:
+    """``table[prim]``; ``opaque`` for a primitive defined outside funcgrad (``Kind.OPAQUE``:
     its NumPy impl in the glue); an error naming the primitive and the table otherwise."""
     entry = table.get(prim)
     if entry is not None:
         return entry
-    if prim.kind == "opaque":
+    if prim.kind is Kind.OPAQUE:
         return opaque
     raise FuncgradError(f"the {backend} backend has no lowering rule for primitive {prim.name!r}: add an entry "
                         f"for it to TABLE in funcgrad/backends/{backend}/table.py (kind 'glue' runs its NumPy impl)")
@@ -261,10 +262,6 @@ def schedule(graph, rules, forced_glue=frozenset(), mode=None):
 class _SegmentPlanner:
     def __init__(self, plan, seg, rules):
         self.plan, self.seg, self.info, self.rules = plan, seg, plan.info, rules
-
-    def base_of(self, v):
-        inf = self.info.get(id(v))
-        return inf.base if inf is not None and inf.form == "view" else v
 
     def avail_node(self, v):
         """Index of the node after which ``v`` (stored) can be read in this segment."""

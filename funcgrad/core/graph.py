@@ -103,7 +103,7 @@ class Graph:
     Graphviz text. Graphs compare and hash by structure (``fingerprint``).
     """
 
-    __slots__ = ("_fingerprint", "consts", "constvars", "eqns", "invars", "outvars", "show_source")
+    __slots__ = ("_fingerprint", "_plan", "consts", "constvars", "eqns", "invars", "outvars", "show_source")
 
     def __init__(self, constvars, consts, invars, eqns, outvars):
         self.constvars = list(constvars)
@@ -112,6 +112,7 @@ class Graph:
         self.eqns = list(eqns)
         self.outvars = list(outvars)
         self._fingerprint = None
+        self._plan = None  # the interpreter's slot layout, built on first evaluation
         self.show_source = False  # print(graph) shows each equation's user line when True
 
     @property

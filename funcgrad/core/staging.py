@@ -117,8 +117,4 @@ def trace_to_graph(fun, in_avals, source_info: bool | None = None):
     return Graph(constvars, consts, [t.var for t in in_tracers], eqns, out_vars)
 
 
-def avals_of(args):
-    return [a.aval if isinstance(a, Tracer) else aval_of_value(a) for a in args]
-
-
 __all__ = ["GraphTrace", "GraphTracer", "ShapedArray", "config", "trace_to_graph"]

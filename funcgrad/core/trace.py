@@ -9,7 +9,6 @@ nest to any depth (this is the design of JAX's Autodidax).
 """
 from __future__ import annotations
 
-import itertools
 from contextlib import contextmanager
 
 import numpy as np
@@ -64,7 +63,6 @@ class Trace:
 
 
 _stack: list[MainTrace] = []
-_counter = itertools.count(1)
 
 
 class new_main:
@@ -275,18 +273,6 @@ def full_raise(trace, val):
     ))
 
 
-_fnp = None
-
-
-def fnp():
-    global _fnp
-    if _fnp is None:
-        from .. import numpy as m
-
-        _fnp = m
-    return _fnp
-
-
 class Tracer:
     """A value seen by a transformation. Behaves like an array in traced code."""
 
@@ -324,14 +310,6 @@ class Tracer:
             raise TypeError("iteration over a 0-d traced array")
         return (self[i] for i in range(self.shape[0]))
 
-    @property
-    def T(self):
-        return fnp().transpose(self)
-
-    @property
-    def at(self):
-        return fnp()._index_update_helper(self)
-
     # -- concrete values (eager transforms only) ------------------------------
     def concrete_value(self):
         """The NumPy value under this tracer, or raise ConcretizationError."""
@@ -366,12 +344,6 @@ class Tracer:
             "(arrays made by fnp.zeros, fnp.eye, fnp.arange ... take traced indices as they are)"
         ))
 
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        f = getattr(fnp(), ufunc.__name__, None)
-        if method != "__call__" or f is None or kwargs:
-            return NotImplemented
-        return f(*inputs)
-
     def __hash__(self):
         raise FuncgradTypeError(at_user_line(
             f"a traced array ({self.aval.str_short()}) is unhashable; static arguments of jit must "
@@ -387,83 +359,12 @@ class Tracer:
     def __repr__(self):
         return f"{type(self).__name__}<{self.aval.str_short()}>"
 
-    # -- operators ------------------------------------------------------------
-    def __neg__(self): return fnp().negative(self)
+    # -- the array API ---------------------------------------------------------
+    # Operators (x + y, x[i], ...), array methods (x.sum(), x.reshape(...), x.astype(...)), x.T,
+    # x.at[...] and __array_ufunc__ call funcgrad.numpy, so funcgrad.numpy installs them on this class
+    # when it is imported (funcgrad/numpy/_tracer_methods.py); ``import funcgrad`` always does.
     def __pos__(self): return self
-    def __abs__(self): return fnp().abs(self)
-    def __invert__(self): return fnp().invert(self)
-    def __add__(self, o): return fnp().add(self, o)
-    def __radd__(self, o): return fnp().add(o, self)
-    def __sub__(self, o): return fnp().subtract(self, o)
-    def __rsub__(self, o): return fnp().subtract(o, self)
-    def __mul__(self, o): return fnp().multiply(self, o)
-    def __rmul__(self, o): return fnp().multiply(o, self)
-    def __truediv__(self, o): return fnp().true_divide(self, o)
-    def __rtruediv__(self, o): return fnp().true_divide(o, self)
-    def __floordiv__(self, o): return fnp().floor_divide(self, o)
-    def __rfloordiv__(self, o): return fnp().floor_divide(o, self)
-    def __mod__(self, o): return fnp().mod(self, o)
-    def __rmod__(self, o): return fnp().mod(o, self)
-    def __pow__(self, o): return fnp().power(self, o)
-    def __rpow__(self, o): return fnp().power(o, self)
-    def __matmul__(self, o): return fnp().matmul(self, o)
-    def __rmatmul__(self, o): return fnp().matmul(o, self)
-    def __and__(self, o): return fnp().bitwise_and(self, o)
-    def __rand__(self, o): return fnp().bitwise_and(o, self)
-    def __or__(self, o): return fnp().bitwise_or(self, o)
-    def __ror__(self, o): return fnp().bitwise_or(o, self)
-    def __xor__(self, o): return fnp().bitwise_xor(self, o)
-    def __rxor__(self, o): return fnp().bitwise_xor(o, self)
-    def __lshift__(self, o): return fnp().left_shift(self, o)
-    def __rshift__(self, o): return fnp().right_shift(self, o)
-    def __eq__(self, o): return fnp().equal(self, o)
-    def __ne__(self, o): return fnp().not_equal(self, o)
-    def __lt__(self, o): return fnp().less(self, o)
-    def __le__(self, o): return fnp().less_equal(self, o)
-    def __gt__(self, o): return fnp().greater(self, o)
-    def __ge__(self, o): return fnp().greater_equal(self, o)
-    def __getitem__(self, idx): return fnp()._getitem(self, idx)
-
-    # -- array methods --------------------------------------------------------
-    def sum(self, axis=None, dtype=None, keepdims=False, *, out=None): return _no_out(out, "sum") or fnp().sum(self, axis, dtype, keepdims=keepdims)
-    def mean(self, axis=None, dtype=None, keepdims=False, *, out=None): return _no_out(out, "mean") or fnp().mean(self, axis, dtype, keepdims=keepdims)
-    def prod(self, axis=None, dtype=None, keepdims=False, *, out=None): return _no_out(out, "prod") or fnp().prod(self, axis, dtype, keepdims=keepdims)
-    def max(self, axis=None, keepdims=False, *, out=None): return _no_out(out, "max") or fnp().max(self, axis, keepdims=keepdims)
-    def min(self, axis=None, keepdims=False, *, out=None): return _no_out(out, "min") or fnp().min(self, axis, keepdims=keepdims)
-    def var(self, axis=None, ddof=0, keepdims=False, *, out=None, dtype=None): return _no_out(out, "var") or fnp().var(self, axis, dtype, ddof=ddof, keepdims=keepdims)
-    def std(self, axis=None, ddof=0, keepdims=False, *, out=None, dtype=None): return _no_out(out, "std") or fnp().std(self, axis, dtype, ddof=ddof, keepdims=keepdims)
-    def argmax(self, axis=None, *, out=None): return _no_out(out, "argmax") or fnp().argmax(self, axis)
-    def argmin(self, axis=None, *, out=None): return _no_out(out, "argmin") or fnp().argmin(self, axis)
-    def cumsum(self, axis=None, *, out=None): return _no_out(out, "cumsum") or fnp().cumsum(self, axis)
-    def all(self, axis=None, keepdims=False, *, out=None): return _no_out(out, "all") or fnp().all(self, axis, keepdims=keepdims)
-    def any(self, axis=None, keepdims=False, *, out=None): return _no_out(out, "any") or fnp().any(self, axis, keepdims=keepdims)
-    def dot(self, o): return fnp().dot(self, o)
-    def clip(self, a_min=None, a_max=None): return fnp().clip(self, a_min, a_max)
-
-    def reshape(self, *shape, order="C"):
-        if len(shape) == 1 and not isinstance(shape[0], int):
-            shape = shape[0]
-        return fnp().reshape(self, shape)
-
-    def transpose(self, *axes):
-        if len(axes) == 1 and not isinstance(axes[0], int):
-            axes = axes[0]
-        return fnp().transpose(self, axes or None)
-
-    def astype(self, dtype): return fnp().asarray(self, dtype)
-    def ravel(self): return fnp().ravel(self)
-    def flatten(self): return fnp().ravel(self)
-    def squeeze(self, axis=None): return fnp().squeeze(self, axis)
-    def swapaxes(self, a, b): return fnp().swapaxes(self, a, b)
     def copy(self): return self
-
-
-def _no_out(out, name):
-    """NumPy's reductions (np.sum(x), ...) call these methods with ``out=None``."""
-    if out is not None:
-        raise FuncgradTypeError(at_user_line(
-            f"{name}(..., out=...) is not supported on traced arrays (they are immutable); use the "
-            "returned array instead"))
 
 
 def get_aval(x) -> ShapedArray:
@@ -472,24 +373,8 @@ def get_aval(x) -> ShapedArray:
     return aval_of_value(x)
 
 
-def new_id() -> int:
-    return next(_counter)
-
-
-def is_tracer(x) -> bool:
-    return isinstance(x, Tracer)
-
-
-def current_level() -> int:
-    return len(_stack)
-
-
 def innermost_concrete(x):
     """Strip tracers down to a concrete NumPy value, or raise ConcretizationError."""
     while isinstance(x, Tracer):
         x = x.concrete_value()
     return x
-
-
-def user_source():
-    return user_location(2)

@@ -7,7 +7,7 @@ array([0.        , 0.90929743])
 import numpy as _np
 
 from ..primitives import stop_gradient  # noqa: F401
-from . import linalg  # noqa: F401
+from . import _tracer_methods, linalg  # noqa: F401  (_tracer_methods: the array API of Tracer)
 from ._array import Array, at  # noqa: F401
 from ._creation import *
 from ._creation import array, asarray, eye  # noqa: F401

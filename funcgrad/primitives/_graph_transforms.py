@@ -13,13 +13,20 @@ from ..core.graph import Graph
 from ..core.interpreter import eval_graph
 from ..core.staging import trace_to_graph
 from ..core.trace import Tracer, new_main
+from ..dtypes import is_float
+from ._rules import broadcast_batched, moveaxis_value
 
 
 def trace_closed(flat_fun, in_avals):
     """Trace ``flat_fun`` into a Graph whose traced constants (values of outer
     transforms it closed over) become leading inputs. Returns ``(graph, consts)``:
     call the graph on ``[*consts, *args]``."""
-    g = trace_to_graph(flat_fun, in_avals)
+    return hoist_traced_consts(trace_to_graph(flat_fun, in_avals))
+
+
+def hoist_traced_consts(g):
+    """``(graph, consts)``: ``g`` with its traced constants (values of outer transforms it
+    closed over) moved to leading inputs; call the graph on ``[*consts, *args]``."""
     hoisted = [i for i, c in enumerate(g.consts) if isinstance(c, Tracer)]
     if not hoisted:
         return g, []
@@ -34,10 +41,6 @@ def permute_graph(g, in_order, out_order):
     invars = g.invars if in_order is None else [g.invars[i] for i in in_order]
     outvars = g.outvars if out_order is None else [g.outvars[i] for i in out_order]
     return Graph(g.constvars, g.consts, invars, g.eqns, outvars)
-
-
-def _is_float(aval):
-    return aval.dtype.kind == "f"
 
 
 @lru_cache(maxsize=512)
@@ -66,7 +69,7 @@ def jvp_graph(g, nonzero, instantiate):
         primals, ts = [], []
         for (p, t), inst, aval in zip(pairs, instantiate, g.out_avals):
             primals.append(p)
-            if not _is_float(aval):
+            if not is_float(aval):
                 out_nz.append(False)
                 continue
             out_nz.append(t is not None)
@@ -87,26 +90,32 @@ def _as_array(x, aval):
     return np.asarray(x, dtype=aval.dtype)
 
 
+def reverse_of_graph(g, primals, needs, out_mask=None):
+    """Reverse mode over ``g`` at ``primals``, for the inputs that ``needs`` marks:
+    ``(outputs, backward)`` with the outputs ``out_mask`` marks (all when None)."""
+    from ..transforms.reverse import vjp_flat
+
+    diff = [i for i, m in enumerate(needs) if m]
+
+    def f(*dp):
+        full = list(primals)
+        for i, v in zip(diff, dp):
+            full[i] = v
+        outs = eval_graph(g, g.consts, full)
+        return (outs if out_mask is None else [o for o, m in zip(outs, out_mask) if m]), None
+
+    outs, backward, _ = vjp_flat(f, [primals[i] for i in diff])
+    return outs, backward
+
+
 @lru_cache(maxsize=512)
 def vjp_graph(g, needs, ct_mask):
     """Reverse-mode graph of ``g``: inputs ``(*primals, *cotangents where ct_mask)``,
     outputs the cotangents of the inputs that ``needs`` (zeros where no path exists)."""
-    from ..transforms.reverse import vjp_flat
-
     n = len(g.invars)
-    diff = [i for i in range(n) if needs[i]]
 
     def fun(*args):
-        primals = list(args[:n])
-
-        def f(*dp):
-            full = list(primals)
-            for i, v in zip(diff, dp):
-                full[i] = v
-            outs = eval_graph(g, g.consts, full)
-            return [o for o, m in zip(outs, ct_mask) if m], None
-
-        _, backward, _ = vjp_flat(f, [primals[i] for i in diff])
+        _, backward = reverse_of_graph(g, list(args[:n]), needs, ct_mask)
         return backward(list(args[n:]))
 
     ct_avals = [a for a, m in zip(g.out_avals, ct_mask) if m]
@@ -118,7 +127,7 @@ def batch_graph(g, size, in_batched, force_out):
     """Batched graph of ``g``: the inputs that ``in_batched`` marks carry a leading batch
     axis of ``size``; so do the outputs that come out batched or that ``force_out`` marks
     (``None``: none). Returns ``(graph, out_batched)``."""
-    from ..transforms.batching import BatchTrace, BatchTracer, broadcast_batched, moveaxis_value
+    from ..transforms.batching import BatchTrace, BatchTracer
 
     out_b = []
     force = force_out or (False,) * len(g.outvars)

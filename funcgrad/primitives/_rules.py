@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.avals import ShapedArray
-from ..core.primitive import Primitive
+from ..core.primitive import Kind, Primitive
 from ..errors import ShapeError
 
 
@@ -74,6 +74,23 @@ def move_batch_to_front(x, d):
     return _P().transpose(x, perm)
 
 
+def moveaxis_value(x, src, dst):
+    """``x`` with axis ``src`` moved to ``dst`` (a batch axis, for batching rules)."""
+    nd = len(shape_of(x))
+    if src == dst:
+        return x
+    perm = [i for i in range(nd) if i != src]
+    perm.insert(dst, src)
+    return _P().transpose(x, tuple(perm))
+
+
+def broadcast_batched(x, size, dim):
+    """``x``, the same for the whole batch, given a batch axis of ``size`` at ``dim``."""
+    shape = tuple(shape_of(x))
+    x = _P().reshape(x, shape[:dim] + (1,) + shape[dim:])
+    return _P().broadcast_to(x, shape[:dim] + (size,) + shape[dim:])
+
+
 def batch_elementwise(prim):
     def rule(args, dims, **params):
         reshape = _P().reshape
@@ -98,7 +115,7 @@ def batch_elementwise(prim):
 # -- elementwise constructors -------------------------------------------------------
 def unary(name, np_fn, deriv=None, *, out_dtype=None, numba=None):
     """An elementwise primitive of one operand; ``deriv(x, ans)`` is df/dx."""
-    p = Primitive(name, kind="elementwise", differentiable=deriv is not None)
+    p = Primitive(name, kind=Kind.ELEMENTWISE, differentiable=deriv is not None)
     p.impl = np_fn
     if out_dtype is None:
         p.abstract_eval = lambda x: x
@@ -123,7 +140,7 @@ def unary(name, np_fn, deriv=None, *, out_dtype=None, numba=None):
 def binary(name, np_fn, dx=None, dy=None, *, out_dtype=None, numba=None):
     """An elementwise primitive of two operands of one dtype, with broadcasting;
     ``dx(x, y, ans)``/``dy(x, y, ans)`` are the partial derivatives."""
-    p = Primitive(name, kind="elementwise", differentiable=dx is not None or dy is not None)
+    p = Primitive(name, kind=Kind.ELEMENTWISE, differentiable=dx is not None or dy is not None)
     p.impl = np_fn
 
     def abstract_eval(x, y):

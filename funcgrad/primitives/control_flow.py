@@ -24,17 +24,17 @@ import numpy as np
 
 from ..config import config
 from ..core.avals import ShapedArray
-from ..core.graph import Graph, Literal, Var
+from ..core.graph import Graph, Var
 from ..core.interpreter import eval_graph
 from ..core.primitive import Primitive
 from ..core.staging import trace_to_graph
-from ..core.trace import Tracer, eval_primitive, provenance
+from ..dtypes import is_float
 from ..errors import FuncgradValueError, at_user_line
 from ._graph_transforms import batch_graph, jvp_graph, permute_graph, vjp_graph
-from ._rules import move_batch_to_front, shape_of
+from ._rules import broadcast_batched, move_batch_to_front, moveaxis_value, shape_of
 from .elementwise import equal, select, zeros_like_value
 from .reductions import reduce_max
-from .structural import broadcast_to, reshape
+from .structural import reshape
 
 INDEX_DTYPE = np.dtype(np.int32)
 
@@ -48,54 +48,10 @@ def _split(seq, *sizes):
     return out
 
 
-@lru_cache(maxsize=1024)
-def _plan(graph):
-    """A sub-graph as slots of one list: ``(size, preset, in_slots, steps, out_slots)``;
-    each step is ``(prim, params, in_slots, out_slots, source)``."""
-    slots, preset = {}, []
-
-    def slot(v):
-        if isinstance(v, Literal):
-            preset.append((len(slots), v.val))
-            slots[("lit", len(slots))] = len(slots)
-            return len(slots) - 1
-        return slots.setdefault(id(v), len(slots))
-
-    for v, c in zip(graph.constvars, graph.consts):
-        preset.append((slot(v), c))
-    in_slots = [slot(v) for v in graph.invars]
-    steps = [(e.prim, e.params, [slot(v) for v in e.inputs], [slot(v) for v in e.outvars], e.source)
-             for e in graph.eqns]
-    out_slots = [slot(v) for v in graph.outvars]
-    return len(slots), preset, in_slots, steps, out_slots
-
-
 def _run(graph, args):
     """Evaluate a sub-graph on concrete arrays (the loop bodies' hot path)."""
-    size, preset, in_slots, steps, out_slots = _plan(graph)
-    env = [None] * size
-    for i, v in preset:
-        env[i] = v
-    for i, v in zip(in_slots, args):
-        env[i] = v
-    track = config._values["debug_nans"]
-    for prim, params, ins, outs, source in steps:
-        vals = [env[i] for i in ins]
-        if track and source:
-            with provenance(source):
-                out = eval_primitive(prim, vals, params)
-        else:
-            out = eval_primitive(prim, vals, params)
-        if prim.multiple_results:
-            for i, o in zip(outs, out):
-                env[i] = o
-        else:
-            env[outs[0]] = out
-    return [np.asarray(env[i]) for i in out_slots]
-
-
-def _is_float(aval):
-    return aval.dtype.kind == "f"
+    outs = eval_graph(graph, graph.consts, args, track_source=config._values["debug_nans"])
+    return [np.asarray(o) for o in outs]
 
 
 def _batch_size(args, dims):
@@ -104,10 +60,6 @@ def _batch_size(args, dims):
 
 def _to_front(args, dims):
     return [move_batch_to_front(a, d) for a, d in zip(args, dims)], tuple(d is not None for d in dims)
-
-
-def _broadcast_unbatched(x, size):
-    return broadcast_to(reshape(x, (1,) + shape_of(x)), (size,) + shape_of(x))
 
 
 def _instantiate(ts, primals):
@@ -160,7 +112,7 @@ def _cond_jvp(primals, tangents, *, branches):
     index, *ops = primals
     ts = tangents[1:]
     nz = tuple(t is not None for t in ts)
-    float_out = tuple(_is_float(a) for a in branches[0].out_avals)
+    float_out = tuple(is_float(a) for a in branches[0].out_avals)
     new = tuple(jvp_graph(b, nz, float_out)[0] for b in branches)
     outs = cond_p.bind(index, *ops, *[t for t in ts if t is not None], branches=new)
     return _assign_tangents(outs, float_out)
@@ -263,7 +215,7 @@ def _while_batch(args, dims, *, cond_graph, body_graph, cond_nconsts, body_ncons
         return out
 
     carry_b = _fixpoint(init_b, step)
-    init = [_broadcast_unbatched(x, size) if m and not b else x for x, m, b in zip(init, carry_b, init_b)]
+    init = [broadcast_batched(x, size, 0) if m and not b else x for x, m, b in zip(init, carry_b, init_b)]
     body, _ = batch_graph(body_graph, size, bc_b + carry_b, carry_b)
     cond, pred_b = batch_graph(cond_graph, size, cc_b + carry_b, None)
     if not pred_b[0]:
@@ -383,7 +335,7 @@ def _scan_reverse_graph(body, num_consts, num_carry, needs, ct_ys):
     ``acc`` sums the cotangents of the needed constants over the steps."""
     c_avals, carry_avals, x_avals = _split(body.in_avals, num_consts, num_carry)
     need_c, _, need_x = _split(needs, num_consts, num_carry)
-    carry_f = tuple(_is_float(a) for a in carry_avals)
+    carry_f = tuple(is_float(a) for a in carry_avals)
     bwd = vjp_graph(body, tuple(need_c) + carry_f + tuple(need_x), carry_f + tuple(ct_ys))
     acc_avals = [a for a, m in zip(c_avals, need_c) if m]
     ctc_avals = [a for a, m in zip(carry_avals, carry_f) if m]
@@ -409,14 +361,14 @@ def scan_backward(cts, primals, carries, needs, *, body, num_consts, num_carry, 
     rev = _scan_reverse_graph(body, num_consts, num_carry, needs, tuple(c is not None for c in ct_ys))
     need_c, need_init, need_x = _split(needs, num_consts, num_carry)
     acc = [zeros_like_value(c) for c, m in zip(consts, need_c) if m]
-    ct_carry = [zeros_like_value(p) if c is None else c for c, p in zip(ct_carry, init) if _is_float_value(p)]
+    ct_carry = [zeros_like_value(p) if c is None else c for c, p in zip(ct_carry, init) if is_float(p)]
     res = scan_p.bind(*consts, *acc, *ct_carry, *carries, *xs, *[c for c in ct_ys if c is not None],
                       body=rev, num_consts=num_consts, num_carry=len(acc) + len(ct_carry),
                       length=length, reverse=not reverse)
     g_c, g_carry, g_x = (iter(r) for r in _split(res, len(acc), len(ct_carry)))
     out = [next(g_c) if m else None for m in need_c]
     for p, m in zip(init, need_init):
-        g = next(g_carry) if _is_float_value(p) else None
+        g = next(g_carry) if is_float(p) else None
         out.append(g if m else None)
     return out + [next(g_x) if m else None for m in need_x]
 
@@ -428,37 +380,20 @@ def _scan_vjp(cts, ans, primals, needs, **params):
     return scan_backward(cts, primals, carries, needs, **params)
 
 
-def bind_scan(*args, **params):
-    """Bind ``scan``; directly under reverse mode, the forward scan also keeps the carries of
-    every step, so the backward pass does not run the loop forward a second time."""
-    from ..transforms.reverse import CustomRule, Node, ReverseTrace, RevTracer
-
-    top = max((x._trace for x in args if isinstance(x, Tracer)), key=lambda t: t.level, default=None)
-    if not isinstance(top, ReverseTrace):
-        return scan_p.bind(*args, **params)
-    keys = [x.key if isinstance(x, RevTracer) and x._trace is top else None for x in args]
-    if all(k is None for k in keys):
-        return scan_p.bind(*args, **params)
-    primals = [x.primal if isinstance(x, RevTracer) and x._trace is top else x for x in args]
+def _scan_vjp_fwd(primals, needs, **params):
+    """Under reverse mode the forward scan also keeps the carries of every step, so the
+    backward pass does not run the loop forward a second time."""
     body, nc = params["body"], params["num_carry"]
     outs = scan_p.bind(*primals, **{**params, "body": scan_residual_body(body, params["num_consts"], nc)})
     outs, carries = outs[:len(body.outvars)], outs[len(body.outvars):]
 
-    def rule(g, ans, in_primals, needs):
+    def backward(g, needs):
         return scan_backward(g, primals, carries, needs, **params)
 
-    node = Node(CustomRule(rule, "scan"), {}, keys, primals, outs, len(outs))
-    top.main.data.append(node)
-    return [RevTracer(top, o, (node, i) if _is_float_value(o) else None) for i, o in enumerate(outs)]
-
-
-def _is_float_value(x):
-    return np.dtype(x.dtype).kind == "f"
+    return outs, backward
 
 
 def _scan_batch(args, dims, *, body, num_consts, num_carry, length, reverse):
-    from ..transforms.batching import moveaxis_value
-
     size = _batch_size(args, dims)
     consts, init, xs = _split(args, num_consts, num_carry)
     c_d, init_d, xs_d = _split(dims, num_consts, num_carry)
@@ -469,10 +404,11 @@ def _scan_batch(args, dims, *, body, num_consts, num_carry, length, reverse):
     ny = len(body.outvars) - num_carry
     carry_b = _fixpoint(init_b, lambda m: batch_graph(body, size, c_b + m + x_b, None)[1][:num_carry])
     g, out_b = batch_graph(body, size, c_b + carry_b + x_b, carry_b + (False,) * ny)
-    init = [_broadcast_unbatched(x, size) if m and not b else x for x, m, b in zip(init, carry_b, init_b)]
+    init = [broadcast_batched(x, size, 0) if m and not b else x for x, m, b in zip(init, carry_b, init_b)]
     outs = scan_p.bind(*consts, *init, *xs, body=g, num_consts=num_consts, num_carry=num_carry,
                        length=length, reverse=reverse)
     return outs, [0 if m else None for m in carry_b] + [1 if m else None for m in out_b[num_carry:]]
 
 
 _set_rules(scan_p, _scan_impl, _scan_abstract, _scan_jvp, _scan_vjp, _scan_batch)
+scan_p.vjp_fwd = _scan_vjp_fwd

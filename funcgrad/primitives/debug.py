@@ -14,7 +14,7 @@ import builtins
 import numpy as np
 
 from ..core.avals import ShapedArray
-from ..core.primitive import Primitive
+from ..core.primitive import Kind, Primitive
 from ._rules import move_batch_to_front, shape_of
 
 
@@ -52,7 +52,7 @@ def _print_batch(args, dims, *, fmt, tree, nargs, nbatch=0):
     return [], []
 
 
-debug_print_p = Primitive("debug_print", multiple_results=True, kind="opaque",
+debug_print_p = Primitive("debug_print", multiple_results=True, kind=Kind.OPAQUE,
                           differentiable=False, effectful=True)
 debug_print_p.impl = _print_impl
 debug_print_p.abstract_eval = lambda *avals, **params: []
@@ -67,7 +67,7 @@ def _ct_vjp(g, ans, primals, needs, *, fmt, tree):
     return list(g)
 
 
-debug_cotangent_p = Primitive("debug_cotangent", multiple_results=True, kind="opaque")
+debug_cotangent_p = Primitive("debug_cotangent", multiple_results=True, kind=Kind.OPAQUE)
 debug_cotangent_p.impl = lambda *xs, fmt, tree: list(xs)
 debug_cotangent_p.abstract_eval = lambda *avals, fmt, tree: [ShapedArray(a.shape, a.dtype) for a in avals]
 debug_cotangent_p.jvp = lambda primals, tangents, *, fmt, tree: (

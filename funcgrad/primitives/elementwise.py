@@ -7,7 +7,7 @@ import numpy as np
 import scipy.special as sps
 
 from ..core.avals import ShapedArray
-from ..core.primitive import Primitive
+from ..core.primitive import Kind, Primitive
 from ..errors import FuncgradTypeError
 from ._rules import (
     batch_elementwise,
@@ -25,7 +25,7 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 BOOL = np.dtype(bool)
 
 # -- linear ops, written out so their derivatives cost nothing extra -----------------
-neg_p = Primitive("neg", kind="elementwise")
+neg_p = Primitive("neg", kind=Kind.ELEMENTWISE)
 neg_p.impl = np.negative
 neg_p.abstract_eval = lambda x: x
 neg_p.jvp = lambda primals, tangents: (neg(primals[0]), neg(tangents[0]))
@@ -149,7 +149,7 @@ def _threefry_abstract(*avals):
     return ShapedArray(broadcast_shapes(*(a.shape for a in avals), op="threefry2x32"), _U64)
 
 
-threefry2x32_p = Primitive("threefry2x32", kind="elementwise", differentiable=False)
+threefry2x32_p = Primitive("threefry2x32", kind=Kind.ELEMENTWISE, differentiable=False)
 threefry2x32_p.impl = _threefry_impl
 threefry2x32_p.abstract_eval = _threefry_abstract
 threefry2x32_p.batch = batch_elementwise(threefry2x32_p)
@@ -200,7 +200,7 @@ isnan_p = unary("isnan", np.isnan, out_dtype=BOOL)
 isinf_p = unary("isinf", np.isinf, out_dtype=BOOL)
 
 # -- integer powers (x ** 2 and friends: no log of a negative base) -------------------
-integer_pow_p = Primitive("integer_pow", kind="elementwise")
+integer_pow_p = Primitive("integer_pow", kind=Kind.ELEMENTWISE)
 integer_pow_p.impl = lambda x, *, y: np.power(x, np.asarray(y, dtype=x.dtype)) if y >= 0 else np.power(x, float(y)).astype(x.dtype)
 integer_pow_p.abstract_eval = lambda x, *, y: x
 
@@ -220,7 +220,7 @@ integer_pow_p.batch = batch_elementwise(integer_pow_p)
 integer_pow_p.extra["numba"] = "({0} ** {y})"
 
 # -- polygamma[n]: derivatives of digamma of any order (trigamma is n = 1) ------------------
-polygamma_p = Primitive("polygamma", kind="elementwise")
+polygamma_p = Primitive("polygamma", kind=Kind.ELEMENTWISE)
 polygamma_p.impl = lambda x, *, n: sps.polygamma(n, x).astype(np.result_type(x))
 polygamma_p.abstract_eval = lambda x, *, n: x
 polygamma_p.jvp = lambda primals, tangents, *, n: (polygamma(primals[0], n),
@@ -234,7 +234,7 @@ def polygamma(x, n):
 
 
 # -- select (where) ------------------------------------------------------------------
-select_p = Primitive("select", kind="elementwise")
+select_p = Primitive("select", kind=Kind.ELEMENTWISE)
 select_p.impl = np.where
 
 
@@ -266,7 +266,7 @@ select_p.batch = batch_elementwise(select_p)
 select_p.extra["numba"] = "({1} if {0} else {2})"
 
 # -- dtype conversion -------------------------------------------------------------------
-convert_p = Primitive("convert_element_type", kind="elementwise")
+convert_p = Primitive("convert_element_type", kind=Kind.ELEMENTWISE)
 convert_p.impl = lambda x, *, dtype: np.asarray(x).astype(dtype)
 convert_p.abstract_eval = lambda x, *, dtype: ShapedArray(x.shape, dtype)
 
@@ -288,7 +288,7 @@ convert_p.batch = batch_elementwise(convert_p)
 convert_p.extra["numba"] = "{dtype}({0})"
 
 # -- stop_gradient -----------------------------------------------------------------------
-stop_gradient_p = Primitive("stop_gradient", kind="elementwise", differentiable=False)
+stop_gradient_p = Primitive("stop_gradient", kind=Kind.ELEMENTWISE, differentiable=False)
 stop_gradient_p.impl = lambda x: x
 stop_gradient_p.abstract_eval = lambda x: x
 stop_gradient_p.batch = lambda args, dims: (stop_gradient(args[0]), dims[0])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.avals import ShapedArray
-from ..core.primitive import Primitive
+from ..core.primitive import Kind, Primitive
 from ._rules import shape_of
 from .elementwise import add, convert, div, equal, mul, select
 
@@ -27,7 +27,7 @@ def _expand_back(g, shape, axes):
 
 
 def _reduction(name, np_fn, numba_op):
-    p = Primitive(name, kind="reduction")
+    p = Primitive(name, kind=Kind.REDUCTION)
     p.impl = lambda x, *, axes: np.asarray(np_fn(x, axis=axes)).astype(x.dtype, copy=False)
     p.abstract_eval = lambda x, *, axes: ShapedArray(_reduced_shape(x.shape, axes), x.dtype)
     p.extra["numba"] = numba_op
@@ -122,7 +122,7 @@ reduce_prod_p.vjp = lambda g, ans, primals, needs, *, axes: [
 
 
 def _argreduce(name, np_fn):
-    p = Primitive(name, kind="reduction", differentiable=False)
+    p = Primitive(name, kind=Kind.REDUCTION, differentiable=False)
     p.impl = lambda x, *, axis: np.asarray(np_fn(x, axis=axis)).astype(np.int64)
     p.abstract_eval = lambda x, *, axis: ShapedArray(_reduced_shape(x.shape, (axis,)), np.int64)
 
@@ -150,14 +150,14 @@ def _scan_impl(np_fn):
     return impl
 
 
-cumsum_p = Primitive("cumsum", kind="scan")
+cumsum_p = Primitive("cumsum", kind=Kind.SCAN)
 cumsum_p.impl = _scan_impl(np.cumsum)
 cumsum_p.abstract_eval = lambda x, *, axis, reverse: x
 cumsum_p.jvp = lambda primals, tangents, *, axis, reverse: (
     cumsum(primals[0], axis, reverse), cumsum(tangents[0], axis, reverse))
 cumsum_p.vjp = lambda g, ans, primals, needs, *, axis, reverse: [cumsum(g, axis, not reverse)]
 
-cumprod_p = Primitive("cumprod", kind="scan")
+cumprod_p = Primitive("cumprod", kind=Kind.SCAN)
 cumprod_p.impl = _scan_impl(np.cumprod)
 cumprod_p.abstract_eval = lambda x, *, axis, reverse: x
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.avals import ShapedArray
-from ..core.primitive import Primitive
+from ..core.primitive import Kind, Primitive
 from ..errors import ShapeError
 from ._rules import broadcast_shapes, move_batch_to_front, shape_of, unbroadcast
 from .elementwise import convert, zeros_like_value
 
 # -- reshape -------------------------------------------------------------------------------
-reshape_p = Primitive("reshape", kind="view")
+reshape_p = Primitive("reshape", kind=Kind.VIEW)
 reshape_p.impl = lambda x, *, shape: x.reshape(shape) if hasattr(x, "reshape") else np.reshape(x, shape)
 
 
@@ -33,7 +33,7 @@ reshape_p.batch = lambda args, dims, *, shape: (
     reshape(move_batch_to_front(args[0], dims[0]), (shape_of(args[0])[dims[0]],) + tuple(shape)), 0)
 
 # -- transpose -----------------------------------------------------------------------------
-transpose_p = Primitive("transpose", kind="view")
+transpose_p = Primitive("transpose", kind=Kind.VIEW)
 transpose_p.impl = lambda x, *, perm: x.transpose(perm) if hasattr(x, "transpose") else np.transpose(x, perm)
 transpose_p.abstract_eval = lambda x, *, perm: ShapedArray(tuple(x.shape[i] for i in perm), x.dtype)
 transpose_p.jvp = lambda primals, tangents, *, perm: (transpose(primals[0], perm), transpose(tangents[0], perm))
@@ -42,7 +42,7 @@ transpose_p.batch = lambda args, dims, *, perm: (
     transpose(move_batch_to_front(args[0], dims[0]), (0,) + tuple(p + 1 for p in perm)), 0)
 
 # -- broadcast_to --------------------------------------------------------------------------
-broadcast_p = Primitive("broadcast_to", kind="elementwise")
+broadcast_p = Primitive("broadcast_to", kind=Kind.ELEMENTWISE)
 
 
 def _broadcast_impl(x, *, shape):
@@ -82,7 +82,7 @@ broadcast_p.batch = _broadcast_batch
 broadcast_p.extra["numba"] = "{0}"
 
 # -- concatenate ---------------------------------------------------------------------------
-concatenate_p = Primitive("concatenate", kind="opaque")
+concatenate_p = Primitive("concatenate", kind=Kind.OPAQUE)
 concatenate_p.impl = lambda *xs, axis: np.concatenate(xs, axis=axis)
 
 
@@ -134,7 +134,7 @@ concatenate_p.vjp = _concat_vjp
 concatenate_p.batch = _concat_batch
 
 # -- pad (constant zero) ---------------------------------------------------------------------
-pad_p = Primitive("pad", kind="opaque")
+pad_p = Primitive("pad", kind=Kind.OPAQUE)
 pad_p.impl = lambda x, *, widths: np.pad(x, widths) if widths else np.array(x)
 pad_p.abstract_eval = lambda x, *, widths: ShapedArray(
     tuple(d + lo + hi for d, (lo, hi) in zip(x.shape, widths)), x.dtype)
@@ -152,7 +152,7 @@ pad_p.batch = lambda args, dims, *, widths: (
     pad(move_batch_to_front(args[0], dims[0]), ((0, 0),) + tuple(widths)), 0)
 
 # -- flip ------------------------------------------------------------------------------------
-flip_p = Primitive("flip", kind="view")
+flip_p = Primitive("flip", kind=Kind.VIEW)
 flip_p.impl = lambda x, *, axes: np.flip(x, axes)
 flip_p.abstract_eval = lambda x, *, axes: x
 flip_p.jvp = lambda primals, tangents, *, axes: (flip(primals[0], axes), flip(tangents[0], axes))
@@ -209,7 +209,7 @@ def spec_text(spec, index_avals=()):
     return "[" + ", ".join(parts) + "]"
 
 
-getitem_p = Primitive("getitem", kind="gather")
+getitem_p = Primitive("getitem", kind=Kind.GATHER)
 getitem_p.impl = lambda x, *idx, spec: x[spec_to_index(spec, idx)]
 getitem_p.abstract_eval = lambda x, *idx, spec: ShapedArray(indexed_shape(x.shape, spec, idx), x.dtype)
 
@@ -228,8 +228,8 @@ def _getitem_vjp(g, ans, primals, needs, *, spec):
 getitem_p.jvp = _getitem_jvp
 getitem_p.vjp = _getitem_vjp
 
-index_add_p = Primitive("index_add", kind="scatter")
-index_set_p = Primitive("index_set", kind="scatter")
+index_add_p = Primitive("index_add", kind=Kind.SCATTER)
+index_set_p = Primitive("index_set", kind=Kind.SCATTER)
 
 
 def _index_add_impl(x, v, *idx, spec):
@@ -291,7 +291,7 @@ index_add_p.vjp = _index_add_vjp
 index_set_p.vjp = _index_set_vjp
 
 # -- argsort ------------------------------------------------------------------------------------
-argsort_p = Primitive("argsort", kind="opaque", differentiable=False)
+argsort_p = Primitive("argsort", kind=Kind.OPAQUE, differentiable=False)
 argsort_p.impl = lambda x, *, axis, descending: (
     np.argsort(x, axis=axis, kind="stable") if not descending
     else np.flip(np.argsort(np.flip(x, axis), axis=axis, kind="stable"), axis) * -1 + (x.shape[axis] - 1)

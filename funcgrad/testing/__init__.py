@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..dtypes import is_float
 from ..errors import FuncgradTypeError, FuncgradValueError, GradientCheckError, at_user_line
 from ..transforms.jvp import jvp
 from ..transforms.reverse import vjp
@@ -31,10 +32,6 @@ def default_tolerance(dtype) -> tuple[float, float]:
     return _DEFAULTS[np.dtype(dtype)]
 
 
-def _is_float(x) -> bool:
-    return np.asarray(x).dtype.kind == "f"
-
-
 def _fmt(x) -> str:
     with np.printoptions(precision=6, threshold=24, edgeitems=3, linewidth=100):
         return repr(x)
@@ -52,7 +49,7 @@ class _Setting:
 
 
 def _settings(name, args, outs, atol, rtol, eps):
-    dts = [np.asarray(x).dtype for x in list(args) + list(outs) if _is_float(x)]
+    dts = [np.asarray(x).dtype for x in list(args) + list(outs) if is_float(x)]
     dtype = min(dts, key=lambda d: d.itemsize) if dts else np.dtype(np.float64)
     d_eps, d_tol = _DEFAULTS.get(dtype, _DEFAULTS[np.dtype(np.float64)])
     return _Setting(name, eps or d_eps, d_tol if rtol is None else rtol, d_tol if atol is None else atol,
@@ -61,7 +58,7 @@ def _settings(name, args, outs, atol, rtol, eps):
 
 def _random_like(leaves, rng):
     """A random unit-norm direction over the float leaves (zeros for the others)."""
-    dirs = [rng.standard_normal(np.shape(x)) if _is_float(x) else None for x in leaves]
+    dirs = [rng.standard_normal(np.shape(x)) if is_float(x) else None for x in leaves]
     norm = np.sqrt(sum(float(np.sum(d * d)) for d in dirs if d is not None)) or 1.0
     return [np.zeros(np.shape(x), np.asarray(x).dtype) if d is None
             else np.asarray(d / norm, np.asarray(x).dtype) for d, x in zip(dirs, leaves)]
@@ -69,7 +66,7 @@ def _random_like(leaves, rng):
 
 def _perturbed(leaves, dirs, step):
     return [np.asarray(x) + np.asarray(step * d.astype(np.float64), dtype=np.asarray(x).dtype)
-            if _is_float(x) else x for x, d in zip(leaves, dirs)]
+            if is_float(x) else x for x, d in zip(leaves, dirs)]
 
 
 def _traced_call(f, leaves, treedef):
@@ -83,7 +80,7 @@ def _numerical_jvp(f, leaves, treedef, dirs, eps):
     plus = _traced_call(f, _perturbed(leaves, dirs, eps), treedef)
     minus = _traced_call(f, _perturbed(leaves, dirs, -eps), treedef)
     return [(np.asarray(p, np.float64) - np.asarray(m, np.float64)) / (2 * eps)
-            if _is_float(p) else None for p, m in zip(plus, minus)]
+            if is_float(p) else None for p, m in zip(plus, minus)]
 
 
 def _rel_err(a, b):
@@ -130,7 +127,7 @@ def check_vjp(f, args, setting, rng):
     dirs = _random_like(leaves, rng)
     lhs = 0.0
     for i, (c, x, d) in enumerate(zip(cts, leaves, dirs)):
-        if not _is_float(x):
+        if not is_float(x):
             continue
         if np.shape(c) != np.shape(x):
             _fail("reverse-mode (vjp)", setting, [
@@ -149,12 +146,12 @@ def check_vjp(f, args, setting, rng):
 
 def _check(f, args, order, modes, tols, rng, name):
     leaves = tree_flatten(tuple(args))[0]
-    if not any(_is_float(x) for x in leaves):
+    if not any(is_float(x) for x in leaves):
         raise FuncgradTypeError(at_user_line(
             f"check_grads: {name} has no floating-point argument to differentiate (integer arguments "
             "are held fixed); pass float arrays"))
     outs = _traced_call(f, leaves, tree_flatten(tuple(args))[1])
-    if not any(_is_float(x) for x in outs):
+    if not any(is_float(x) for x in outs):
         raise FuncgradTypeError(at_user_line(f"check_grads: {name} returns no floating-point output"))
     setting = _settings(name, leaves, outs, *tols)
     if "fwd" in modes:

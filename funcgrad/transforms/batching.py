@@ -6,6 +6,7 @@ import numpy as np
 from ..core.avals import ShapedArray
 from ..core.trace import Trace, Tracer, bind, get_aval, innermost_concrete, new_main
 from ..errors import FuncgradTypeError, FuncgradValueError, at_user_line
+from ..primitives._rules import broadcast_batched, moveaxis_value
 from ..tree_util import tree_flatten, tree_unflatten
 from ._args import as_input, as_output, fun_name
 
@@ -82,25 +83,6 @@ def _flat_axes(axes, tree, what):
 
     walk(axes, tree)
     return out
-
-
-def moveaxis_value(x, src, dst):
-    from .. import primitives as P
-
-    nd = len(get_aval(x).shape)
-    if src == dst:
-        return x
-    perm = [i for i in range(nd) if i != src]
-    perm.insert(dst, src)
-    return P.transpose(x, tuple(perm))
-
-
-def broadcast_batched(x, size, dim):
-    from .. import primitives as P
-
-    shape = tuple(get_aval(x).shape)
-    x = P.reshape(x, shape[:dim] + (1,) + shape[dim:])
-    return P.broadcast_to(x, shape[:dim] + (size,) + shape[dim:])
 
 
 def vmap(fun, in_axes=0, out_axes=0):

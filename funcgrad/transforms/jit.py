@@ -13,12 +13,14 @@ import numpy as np
 from ..config import config
 from ..core.avals import ShapedArray
 from ..core.interpreter import eval_graph
-from ..core.staging import trace_to_graph
+from ..core.staging import GraphTrace, trace_to_graph
 from ..core.trace import Tracer
 from ..errors import FuncgradTypeError, FuncgradValueError, at_user_line
+from ..primitives._graph_transforms import hoist_traced_consts
 from ..tree_util import _registry as pytree_registry
 from ..tree_util import tree_flatten, treedef_is_leaf
 from ._args import fun_name
+from .call import bind_call, top_trace
 
 log = logging.getLogger("funcgrad")
 
@@ -193,6 +195,7 @@ class JitFunction:
         self._fast: dict = {}  # positional-only signature key -> Compiled
         self._fast_ok = not self.static_argnums and not self.static_argnames
         self._checked: dict = {}  # graphs run equation by equation under debug_nans
+        self._graphs: dict = {}  # signature key -> (graph, out_def, ()) for the call primitive
         self._last_key = None
         self.trace_count = 0
 
@@ -229,7 +232,10 @@ class JitFunction:
                 key = tuple(key)
                 entry = self._fast.get(key)
                 if entry is None:
-                    entry = self._fast[key] = self._entry(args, kwargs)
+                    entry = self._entry(args, kwargs)
+                    if entry is None:  # closes over values of an outer transformation
+                        return self._call(args, kwargs)
+                    self._fast[key] = entry
                 return entry.call(leaves)
         return self._call(args, kwargs)
 
@@ -252,8 +258,7 @@ class JitFunction:
         leaves, in_def = tree_flatten((dyn, dkw))
         for x in leaves:
             if isinstance(x, Tracer):
-                # inside another transformation: trace through (the outer one compiles it)
-                return self.fun(*args, **kwargs)
+                return self._call_traced(args, kwargs, static, skw, in_def, leaves)
         leaves = [_leaf_array(x) for x in leaves]
         sig = tuple((tuple(x.shape), np.dtype(x.dtype)) for x in leaves)
         key = (in_def, sig, static, skw)
@@ -262,7 +267,30 @@ class JitFunction:
         entry = self._cache.get(key)
         if entry is None:
             entry = self._compile(key, args, static, skw, in_def, leaves)
+            if entry is None:  # the function closes over values of an outer transformation
+                return self._call_traced(args, kwargs, static, skw, in_def, leaves)
         return entry.call(leaves)
+
+    def _call_traced(self, args, kwargs, static, skw, in_def, leaves):
+        """Called inside another transformation (or closing over its values): inside another
+        jit trace through, so the outer program compiles it as a whole; under grad, jvp and
+        vmap bind the ``call`` primitive, whose rules transform the traced graph as a whole
+        and keep it compiled."""
+        if isinstance(top_trace(leaves), GraphTrace) or self.device == "cuda" or config._values["debug_nans"]:
+            return self.fun(*args, **kwargs)
+        sig = tuple((tuple(x.shape), np.dtype(x.dtype)) for x in leaves)
+        key = (in_def, sig, static, skw)
+        traced = self._graphs.get(key)
+        if traced is None:
+            graph, out_def = self._trace(args, static, skw, in_def, [ShapedArray(x.shape, x.dtype) for x in leaves])
+            graph, consts = hoist_traced_consts(graph)
+            traced = (graph, out_def, consts)
+            if not consts:
+                self._graphs[key] = traced
+        graph, out_def, consts = traced
+        if isinstance(top_trace(consts), GraphTrace):
+            return self.fun(*args, **kwargs)
+        return out_def.unflatten(bind_call(graph, self.device, [*consts, *leaves]))
 
     def _call_checked(self, key, args, static, skw, in_def, leaves):
         """debug_nans: run the graph one equation at a time on the NumPy interpreter, each
@@ -282,6 +310,8 @@ class JitFunction:
                         ", ".join(f"{np.dtype(d).name}{list(s)}" for s, d in key[1]) or "no arrays",
                         self._reason(key))
         graph, out_def = self._trace(args, static, skw, in_def, [ShapedArray(x.shape, x.dtype) for x in leaves])
+        if any(isinstance(c, Tracer) for c in graph.consts):
+            return None
         if self.device == "cpu" and config._values["async_compile"] and not _fast_compile(graph):
             from ..backends import interpreter
 

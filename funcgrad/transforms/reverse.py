@@ -18,6 +18,7 @@ from ..core.trace import (
     nonfinite_kind,
     provenance,
 )
+from ..dtypes import is_float
 from ..errors import FuncgradTypeError, FuncgradValueError, at_user_line
 from ..tree_util import tree_flatten, tree_map
 from ._args import (
@@ -79,16 +80,18 @@ class ReverseTrace(Trace):
 
     def process_primitive(self, prim, tracers, params):
         primals = [t.primal for t in tracers]
+        parents = [t.key for t in tracers]
+        if prim.vjp_fwd is not None and prim.differentiable and any(parents):
+            return self._with_residuals(prim, primals, parents, params)
         # at level 1 the values under the tracers are concrete: run NumPy directly
         out = eval_primitive(prim, primals, params) if self.level == 1 else prim.bind(*primals, **params)
-        parents = [t.key for t in tracers]
         if not prim.differentiable or not any(parents):
             if prim.multiple_results:
                 return [RevTracer(self, o, None) for o in out]
             return RevTracer(self, out, None)
         if prim.multiple_results:
             node = Node(prim, params, parents, primals, out, len(out))
-            keys = [(node, i) if _is_float(o) else None for i, o in enumerate(out)]
+            keys = [(node, i) if is_float(o) else None for i, o in enumerate(out)]
         else:
             node = Node(prim, params, parents, primals, out, 1)
             keys = None
@@ -97,12 +100,21 @@ class ReverseTrace(Trace):
             node.source = current_source()  # the user's line, for NaNs in the backward pass
         if keys is not None:
             return [RevTracer(self, o, k) for o, k in zip(out, keys)]
-        return RevTracer(self, out, (node, 0) if _is_float(out) else None)
+        return RevTracer(self, out, (node, 0) if is_float(out) else None)
 
-
-def _is_float(x):
-    dt = getattr(x, "dtype", None)
-    return dt.kind == "f" if dt is not None else isinstance(x, float)
+    def _with_residuals(self, prim, primals, parents, params):
+        """A primitive that keeps its own residuals: its forward pass returns the outputs and
+        the backward function that the tape then runs in place of ``prim.vjp``."""
+        out, backward_rule = prim.vjp_fwd(primals, [p is not None for p in parents], **params)
+        outs = out if prim.multiple_results else [out]
+        rule = CustomRule(lambda g, _out, _primals, needs: backward_rule(g, needs), params.get("name", prim.name),
+                          single=not prim.multiple_results, user=prim.extra.get("user_rules", False))
+        node = Node(rule, {}, parents, primals, out, len(outs))
+        self.main.data.append(node)
+        if _config_values["debug_nans"]:
+            node.source = current_source()
+        tracers = [RevTracer(self, o, (node, i) if is_float(o) else None) for i, o in enumerate(outs)]
+        return tracers if prim.multiple_results else tracers[0]
 
 
 _config_values = config._values
@@ -111,12 +123,13 @@ _config_values = config._values
 class CustomRule:
     """Stands in for a primitive on the tape when a custom VJP was given."""
 
-    __slots__ = ("multiple_results", "name", "vjp")
+    __slots__ = ("multiple_results", "name", "user", "vjp")
 
-    def __init__(self, vjp, name):
+    def __init__(self, vjp, name, single=False, user=True):
         self.vjp = vjp
-        self.multiple_results = True
+        self.multiple_results = not single
         self.name = name
+        self.user = user  # the user's own rule: runs under the user's floating-point settings
 
 
 def _accumulate(cts, key, g):
@@ -156,7 +169,7 @@ def _backward(tape, seeds, user):
             if all(x is None for x in g):
                 continue
         needs = [p is not None for p in node.parents]
-        if isinstance(node.prim, CustomRule):
+        if isinstance(node.prim, CustomRule) and node.prim.user:
             with np.errstate(**user):
                 in_cts = _vjp_checked(node, g, needs) if debug_nans else node.prim.vjp(g, node.out, node.primals,
                                                                                        needs, **node.params)
@@ -175,7 +188,7 @@ def _vjp_checked(node, g, needs):
     """``node``'s VJP under debug_nans: the primitives it runs are attributed to the user's
     line of the forward operation, and the cotangents it returns are checked for NaN/Inf."""
     source = getattr(node, "source", None)
-    if isinstance(node.prim, CustomRule):
+    if isinstance(node.prim, CustomRule) and node.prim.user:
         note = f"the backward rule of custom function '{node.prim.name}'"
     else:
         note = f"the backward pass of '{node.prim.name}'"

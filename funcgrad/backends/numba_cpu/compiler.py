@@ -11,6 +11,7 @@ import numpy as np
 
 from ...core.cse import cse
 from ...core.graph import Graph
+from ...core.inline import inline_calls
 from .. import cache
 from . import loops, precompile, table
 from .emit import HEADER, Emitter
@@ -77,7 +78,7 @@ class Program:
 def lower(graph: Graph) -> Program:
     """Plan ``graph`` (repeated equations merged, control-flow constants hoisted) and write its
     kernels and runner."""
-    graph = loops.hoist(cse(graph))
+    graph = loops.hoist(cse(inline_calls(graph)))
     plan = table.make_plan(graph, mode="top")
     em = Emitter(plan, table.RULES).build()
     kernels = em.kernels()

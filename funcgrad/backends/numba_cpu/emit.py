@@ -14,6 +14,8 @@ from ..fusion import _size as _prod
 from . import canonical, chunked, lowering
 from .canonical import alloc, dim, shape_text
 
+REDUCE_BLOCK = 256  # elements per block of a reduction whose functions vectorise (see blocked_reduction)
+
 HEADER = '''import math  # noqa: F401
 import numpy as np
 from numba import njit, prange, types as _t, from_dtype as _fd  # noqa: F401
@@ -50,9 +52,6 @@ class _Group:
         self.produced: set = set()
         self.body: list[str] = []
         self.parallel = any(n.parallel for n in nodes)
-
-    def node_ids(self):
-        return {n.index for n in self.nodes}
 
 
 class Module:
@@ -172,12 +171,13 @@ class Emitter:
         pre, body = [], []
         opens: list[list[str]] = [[] for _ in range(nd + 1)]
         closes: list[list[str]] = [[] for _ in range(nd + 1)]
+        combines: list = []  # (index in body, kind, accumulator, operand, dtype) of each reduction
         for e in node.eqns:
             out = e.outvars[0]
             k = self.n(out)
             dt = out.aval.dtype
             if e.prim in lowering.REDUCTIONS:
-                self.emit_reduce(grp, node, e, loop, pre, body, opens, closes, again)
+                self.emit_reduce(grp, node, e, loop, pre, body, opens, closes, again, combines)
                 continue
             args = [self.operand(grp, node, v, loop) for v in e.inputs]
             name = f"v{k}" if nd else f"s{k}"
@@ -189,9 +189,45 @@ class Emitter:
                     pre.append(f"a{k} = {alloc(shape, dt)}")
                 body.append(f"a{k}[{', '.join(loop)}] = v{k}")
             grp.produced.add(id(out))
-        self.nest(grp, node, pre, body, opens, closes, loop, serial=libm)
+        if not libm and self.blocked_reduction(node, body, opens, closes, combines):
+            self.nest_blocked(grp, node, pre, body, opens, closes, loop, combines)
+        else:
+            self.nest(grp, node, pre, body, opens, closes, loop, serial=libm)
 
-    def emit_reduce(self, grp, node, e, loop, pre, body, opens, closes, again=False):
+    @staticmethod
+    def blocked_reduction(node, body, opens, closes, combines) -> bool:
+        """Whether a cluster reducing all its elements to scalars computes vecmath functions
+        (exp, log, tanh, ...): then its innermost loop runs in blocks, the functions in a loop
+        of their own that vectorises and the serial accumulation after it, in the same order
+        (bit-identical to one loop)."""
+        return (bool(combines) and bool(node.shape) and not node.parallel
+                and not opens[len(node.shape)] and not closes[len(node.shape)]
+                and any("_vm." in line for line in body))
+
+    def nest_blocked(self, grp, node, pre, body, opens, closes, loop, combines):
+        nd = len(loop)
+        inner, block = loop[-1], REDUCE_BLOCK
+        combine_at = {i for i, *_ in combines}
+        lines = list(pre) + [f"t{i} = np.empty({block}, {lowering.np_type(dt)})" for i, _, _, _, dt in combines]
+        for d in range(nd - 1):
+            lines += ["    " * d + s for s in opens[d]]
+            lines.append(f"{'    ' * d}for {loop[d]} in range({dim(node.shape[d])}):")
+        pad = "    " * (nd - 1)
+        lines += [pad + s for s in opens[nd - 1]]
+        lines += [f"{pad}for {inner}b in range(0, {dim(node.shape[-1])}, {block}):",
+                  f"{pad}    {inner}m = min({block}, {dim(node.shape[-1])} - {inner}b)",
+                  f"{pad}    for {inner}j in range({inner}m):",
+                  f"{pad}        {inner} = {inner}b + {inner}j"]
+        lines += [f"{pad}        {s}" for i, s in enumerate(body) if i not in combine_at]
+        lines += [f"{pad}        t{i}[{inner}j] = {xv}" for i, _, _, xv, _ in combines]
+        lines.append(f"{pad}    for {inner}j in range({inner}m):")
+        lines += [f"{pad}        {acc} = {lowering.reduce_combine(kind, acc, f't{i}[{inner}j]', dt)}"
+                  for i, kind, acc, _, dt in combines]
+        for d in reversed(range(nd)):
+            lines += ["    " * d + s for s in closes[d]]
+        grp.body += lines
+
+    def emit_reduce(self, grp, node, e, loop, pre, body, opens, closes, again=False, combines=None):
         out, x = e.outvars[0], e.inputs[0]
         k = self.n(out)
         dt = out.aval.dtype
@@ -217,6 +253,8 @@ class Emitter:
         else:
             acc = f"c{k}"
             opens[depth].append(f"{acc} = {ident}")
+            if combines is not None and depth == 0:
+                combines.append((len(body), kind, acc, xv, dt))
             body.append(f"{acc} = {lowering.reduce_combine(kind, acc, xv, dt)}")
             closes[depth].append(f"{target} = {acc}" if whole
                                  else f"{target} = {lowering.reduce_combine(kind, target, acc, dt)}")

@@ -2,7 +2,7 @@
 
 Every funcgrad primitive has one entry (``TABLE``); one without an entry is an error naming it
 (``rule``), so a new primitive is added here once. A primitive defined outside funcgrad
-(``kind="opaque"``) runs through its NumPy ``impl`` in the glue. An entry's kind says how fusion plans an
+(``kind=Kind.OPAQUE``) runs through its NumPy ``impl`` in the glue. An entry's kind says how fusion plans an
 equation and which stage writes it:
 
 - ``elem``: one element at a time inside a cluster's loop nest; its ``Element`` (``lowering.py``)

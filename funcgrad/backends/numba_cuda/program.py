@@ -23,6 +23,7 @@ import numpy as np
 
 from ...core.avals import ShapedArray
 from ...core.graph import Literal, Var
+from ...core.inline import inline_calls
 from ...primitives.linalg import contraction_plan, parse_spec
 from ..fusion import make_plan
 from . import matmul, scalar, table
@@ -446,6 +447,6 @@ def lower(graph) -> Program:
     """The CUDA program of ``graph`` (kernels as source text; no GPU needed)."""
     from .module import program_source
 
-    prog = _Lowering(graph).run()
+    prog = _Lowering(inline_calls(graph)).run()
     prog.source = program_source(prog.kernels)
     return prog

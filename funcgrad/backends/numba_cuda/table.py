@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...core.primitive import Primitive
+from ...core.primitive import Kind, Primitive
 from ...primitives import control_flow as cf
 from ...primitives import conv, debug, linalg, reductions, structural
 from ...primitives import elementwise as ew
@@ -30,7 +30,7 @@ class Rule:
 
 
 def _elementwise() -> list:
-    return [p for p in vars(ew).values() if isinstance(p, Primitive) and p.kind == "elementwise"
+    return [p for p in vars(ew).values() if isinstance(p, Primitive) and p.kind is Kind.ELEMENTWISE
             and p is not ew.stop_gradient_p]
 
 
