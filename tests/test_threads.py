@@ -1,6 +1,7 @@
 """Threads of compiled programs (backends/numba_cpu/threads.py, gemm.py, workers.py): the thread
 count and its knobs, the task pool, tiled BLAS products against NumPy for every layout, results
 that do not depend on the number of threads, and BLAS kept at one thread inside products."""
+import ast
 import itertools
 import os
 import subprocess
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 import funcgrad as fg
 import funcgrad.numpy as fnp
-from funcgrad.backends.numba_cpu import chunked, gemm, threads
+from funcgrad.backends.numba_cpu import chunked, compiler, gemm, threads
 from funcgrad.errors import FuncgradValueError
 
 
@@ -275,3 +276,29 @@ def test_thread_count_reaches_a_fresh_process():
                          check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["1", "1", "False"]
+
+
+# -- reductions to scalars --------------------------------------------------------------------
+_REDUCE = """
+import numpy as np, funcgrad as fg, funcgrad.numpy as fnp
+x = np.random.default_rng(3).normal(size=300_001)
+f = fg.jit(lambda x: (fnp.sum(fnp.tanh(x)), fnp.max(fnp.exp(x * 0.1)), fnp.mean(fnp.log1p(x * x))))
+print(repr([float(v) for v in f(x)]))
+"""
+
+
+def test_a_large_reduction_runs_on_threads_with_results_independent_of_them():
+    """A reduction to scalars of 2^17 elements or more runs in fixed chunks on threads: the
+    same bits for any thread count, and NumPy's value to rounding."""
+    outs = []
+    for n in ("1", "2"):
+        env = dict(os.environ, FUNCGRAD_NUM_THREADS=n)
+        run = subprocess.run([sys.executable, "-c", _REDUCE], env=env, capture_output=True, text=True,
+                             timeout=300, check=True)
+        outs.append(run.stdout.strip())
+    assert outs[0] == outs[1]
+    x = np.random.default_rng(3).normal(size=300_001)
+    np.testing.assert_allclose(ast.literal_eval(outs[0]), [np.tanh(x).sum(), np.exp(x * 0.1).max(),
+                                               np.log1p(x * x).mean()], rtol=1e-12)
+    graph = fg.make_graph(lambda x: fnp.sum(fnp.tanh(x)))(x)
+    assert "prange" in compiler.lower(graph).kernels[0].text

@@ -199,6 +199,7 @@ class Node:
     eqns: list = field(default_factory=list)
     var: object = None  # copy: the view variable it stores
     parallel: bool = False
+    parallel_reduce: bool = False  # a large reduction to scalars, in fixed chunks on threads
     chunked: bool = False
 
 

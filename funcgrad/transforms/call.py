@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import numpy as np
+
 from ..core.graph import Graph
 from ..core.interpreter import eval_graph
 from ..core.partial_eval import split_graph
@@ -56,7 +58,10 @@ def _runner(graph, device):
 
 
 def _call_impl(*args, graph, device):
-    return _runner(graph, device)(list(args))
+    # compiled programs take writeable arrays: a read-only one (reverse mode's shared seed of
+    # ones, a user's frozen array) is copied here rather than failing the dispatch every call
+    return _runner(graph, device)([a.copy() if isinstance(a, np.ndarray) and not a.flags.writeable else a
+                                   for a in args])
 
 
 def _call_abstract(*avals, graph, device):

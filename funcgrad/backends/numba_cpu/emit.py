@@ -15,6 +15,7 @@ from . import canonical, chunked, lowering
 from .canonical import alloc, dim, shape_text
 
 REDUCE_BLOCK = 256  # elements per block of a reduction whose functions vectorise (see blocked_reduction)
+REDUCE_CHUNK = 1 << 15  # elements per chunk of a parallel reduction (fixed: results do not depend on threads)
 
 HEADER = '''import math  # noqa: F401
 import numpy as np
@@ -51,7 +52,7 @@ class _Group:
         self.reads: dict = {}  # id -> var read from outside the group
         self.produced: set = set()
         self.body: list[str] = []
-        self.parallel = any(n.parallel for n in nodes)
+        self.parallel = any(n.parallel or n.parallel_reduce for n in nodes)
 
 
 class Module:
@@ -190,7 +191,8 @@ class Emitter:
                 body.append(f"a{k}[{', '.join(loop)}] = v{k}")
             grp.produced.add(id(out))
         if not libm and self.blocked_reduction(node, body, opens, closes, combines):
-            self.nest_blocked(grp, node, pre, body, opens, closes, loop, combines)
+            parallel = node.parallel_reduce and flag is None and self.only_full_reductions(node, combines, opens)
+            self.nest_blocked(grp, node, pre, body, opens, closes, loop, combines, parallel)
         else:
             self.nest(grp, node, pre, body, opens, closes, loop, serial=libm)
 
@@ -204,27 +206,69 @@ class Emitter:
                 and not opens[len(node.shape)] and not closes[len(node.shape)]
                 and any("_vm." in line for line in body))
 
-    def nest_blocked(self, grp, node, pre, body, opens, closes, loop, combines):
-        nd = len(loop)
+    @staticmethod
+    def only_full_reductions(node, combines, opens) -> bool:
+        """Every reduction of the cluster reduces all of it (none keeps an axis)."""
+        n_reduce = sum(e.prim in lowering.REDUCTIONS for e in node.eqns)
+        return n_reduce == len(combines) and not any(opens[1:])
+
+    def nest_blocked(self, grp, node, pre, body, opens, closes, loop, combines, parallel=False):
+        """The blocked nest (see ``blocked_reduction``). ``parallel``: the outermost loop runs
+        in chunks of about ``REDUCE_CHUNK`` elements on threads, each chunk accumulating its
+        own partial result in order, and the partials are combined in chunk order: the result
+        depends on the shape only, not on the number of threads."""
+        nd, shape, x = len(loop), node.shape, node.index
         inner, block = loop[-1], REDUCE_BLOCK
         combine_at = {i for i, *_ in combines}
-        lines = list(pre) + [f"t{i} = np.empty({block}, {lowering.np_type(dt)})" for i, _, _, _, dt in combines]
+        types = {i: lowering.np_type(dt) for i, _, _, _, dt in combines}
+        lines = list(pre)
+        if parallel:
+            rest = " * ".join(dim(d) for d in shape[1:]) or "1"
+            rows, chunks, ch = f"rw{x}", f"nc{x}", f"ch{x}"
+            lines += [f"{rows} = max(1, {REDUCE_CHUNK} // max(1, {rest}))",
+                      f"{chunks} = ({dim(shape[0])} + {rows} - 1) // {rows}"]
+            lines += [f"t{i} = np.empty({chunks} * {block}, {types[i]})" for i in types]  # a block per chunk
+            lines += [f"p{i} = np.empty({chunks}, {types[i]})" for i in types]
+            lines.append(f"for {ch} in prange({chunks}):")
+            lines += [f"    q{i} = {lowering.reduce_identity(kind, dt)}" for i, kind, _, _, dt in combines]
+            lo, hi = f"{ch} * {rows}", f"min({dim(shape[0])}, {ch} * {rows} + {rows})"
+            base, slot = 1, (lambda i, j: f"t{i}[{ch} * {block} + {j}]")
+            acc_of = {i: f"q{i}" for i in types}
+        else:
+            lines += [f"t{i} = np.empty({block}, {types[i]})" for i in types]
+            lo, hi = "0", dim(shape[0])
+            base, slot = 0, (lambda i, j: f"t{i}[{j}]")
+            acc_of = {i: acc for i, _, acc, _, _ in combines}
         for d in range(nd - 1):
-            lines += ["    " * d + s for s in opens[d]]
-            lines.append(f"{'    ' * d}for {loop[d]} in range({dim(node.shape[d])}):")
-        pad = "    " * (nd - 1)
-        lines += [pad + s for s in opens[nd - 1]]
-        lines += [f"{pad}for {inner}b in range(0, {dim(node.shape[-1])}, {block}):",
-                  f"{pad}    {inner}m = min({block}, {dim(node.shape[-1])} - {inner}b)",
-                  f"{pad}    for {inner}j in range({inner}m):",
-                  f"{pad}        {inner} = {inner}b + {inner}j"]
+            pad = "    " * (base + d)
+            if not parallel:
+                lines += [pad + s for s in opens[d]]
+            rng = f"range({lo}, {hi})" if d == 0 else f"range({dim(shape[d])})"
+            lines.append(f"{pad}for {loop[d]} in {rng}:")
+        pad = "    " * (base + nd - 1)
+        if not parallel:
+            lines += [pad + s for s in opens[nd - 1]]
+        b_lo, b_hi = (lo, hi) if nd == 1 else ("0", dim(shape[-1]))
+        j = f"{inner}j"
+        lines += [f"{pad}for {inner}b in range({b_lo}, {b_hi}, {block}):",
+                  f"{pad}    {inner}m = min({block}, {b_hi} - {inner}b)",
+                  f"{pad}    for {j} in range({inner}m):",
+                  f"{pad}        {inner} = {inner}b + {j}"]
         lines += [f"{pad}        {s}" for i, s in enumerate(body) if i not in combine_at]
-        lines += [f"{pad}        t{i}[{inner}j] = {xv}" for i, _, _, xv, _ in combines]
-        lines.append(f"{pad}    for {inner}j in range({inner}m):")
-        lines += [f"{pad}        {acc} = {lowering.reduce_combine(kind, acc, f't{i}[{inner}j]', dt)}"
-                  for i, kind, acc, _, dt in combines]
-        for d in reversed(range(nd)):
-            lines += ["    " * d + s for s in closes[d]]
+        lines += [f"{pad}        {slot(i, j)} = {xv}" for i, _, _, xv, _ in combines]
+        lines.append(f"{pad}    for {j} in range({inner}m):")
+        lines += [f"{pad}        {acc_of[i]} = {lowering.reduce_combine(kind, acc_of[i], slot(i, j), dt)}"
+                  for i, kind, _, _, dt in combines]
+        if parallel:
+            lines += [f"    p{i}[{ch}] = q{i}" for i in types]
+            lines += opens[0]
+            lines.append(f"for {ch} in range({chunks}):")
+            lines += [f"    {acc} = {lowering.reduce_combine(kind, acc, f'p{i}[{ch}]', dt)}"
+                      for i, kind, acc, _, dt in combines]
+            lines += closes[0]
+        else:
+            for d in reversed(range(nd)):
+                lines += ["    " * d + s for s in closes[d]]
         grp.body += lines
 
     def emit_reduce(self, grp, node, e, loop, pre, body, opens, closes, again=False, combines=None):

@@ -34,6 +34,7 @@ from .lowering import Element
 
 DOT_INLINE_MAX = 1 << 14  # multiply-adds up to which a dot_general is a loop nest, not a BLAS call
 PARALLEL_MIN = 1 << 20  # elements from which a cluster's outer loop runs on several threads
+PARALLEL_REDUCE_MIN = 1 << 17  # elements from which a reduction to scalars runs in chunks on threads
 CHUNKED_MIN = 1 << 15  # elements from which a transcendental-heavy cluster uses NumPy's SIMD ufuncs
 CHUNK_ROW_MAX = 1 << 16  # largest row (elements past the first axis) a chunked cluster handles
 
@@ -117,6 +118,13 @@ def dot_macs(eqn) -> int:
     return fusion._size(sizes.values())
 
 
+def reduces_everything(node) -> bool:
+    """Whether every reduction of a cluster reduces all its axes (and there is one)."""
+    reductions = [e for e in node.eqns if e.prim in fusion.REDUCTIONS]
+    nd = len(node.shape)
+    return bool(reductions) and all({a % nd for a in e.params["axes"]} == set(range(nd)) for e in reductions)
+
+
 class CpuRules(fusion.Rules):
     """``TABLE`` as fusion's rules, and the writers of the nodes the emitter does not write."""
 
@@ -165,6 +173,8 @@ class CpuRules(fusion.Rules):
                     node.chunked = True
                 elif n >= PARALLEL_MIN and not reduces_outer and node.shape[0] >= 4:
                     node.parallel = True
+                elif n >= PARALLEL_REDUCE_MIN and node.kind == "cluster" and reduces_everything(node):
+                    node.parallel_reduce = True
 
     # -- for the emitter -----------------------------------------------------------------------
     element = staticmethod(element)
