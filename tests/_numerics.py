@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 import funcgrad as fg
+import funcgrad.numpy as fnp
+from funcgrad.primitives import linalg as L
 from funcgrad.tree_util import tree_flatten, tree_map
 
 EPS = 1e-6
@@ -117,3 +119,51 @@ def well_conditioned(rng, n, lead=()):
     q1, _ = np.linalg.qr(rng.standard_normal(tuple(lead) + (n, n)))
     q2, _ = np.linalg.qr(rng.standard_normal(tuple(lead) + (n, n)))
     return (q1 * rng.uniform(1.0, 3.0, tuple(lead) + (n,))[..., None, :]) @ q2
+
+
+# -- inputs: well-separated spectra -----------------------------------------------------------------
+def orthogonal(rng, n, lead=()):
+    q, r = np.linalg.qr(rng.standard_normal(tuple(lead) + (n, n)))
+    return q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+
+
+def symmetric(rng, n, lead=()):
+    """Q diag(w) Q^T with eigenvalues at least 0.5 apart."""
+    q = orthogonal(rng, n, lead)
+    w = np.arange(n) * 0.7 - 0.3 * n + rng.uniform(-0.1, 0.1, tuple(lead) + (n,))
+    return (q * w[..., None, :]) @ np.swapaxes(q, -1, -2)
+
+
+def distinct_sv(rng, m, n, lead=()):
+    """U diag(s) V^T with singular values in [1, ~3], at least 0.4 apart."""
+    k = min(m, n)
+    s = 1.0 + 0.6 * np.arange(k) + rng.uniform(-0.1, 0.1, tuple(lead) + (k,))
+    u = orthogonal(rng, m, lead)[..., :k]
+    vh = orthogonal(rng, n, lead)[..., :k, :]
+    return (u * s[..., None, :]) @ vh
+
+
+def sym(a):
+    return 0.5 * (a + L.mT(a))
+
+
+# -- sign-invariant functions of the outputs ---------------------------------------------------------
+def eigh_loss(a):
+    """Eigenvalues and sum_i c_i v_i v_i^T (independent of the eigenvectors' signs)."""
+    w, v = fnp.linalg.eigh(sym(a))
+    c = np.arange(1.0, v.shape[-1] + 1)
+    return w, fnp.matmul(v * c, fnp.swapaxes(v, -1, -2))
+
+
+def svd_loss(a):
+    """s, u*u, vh*vh and sum_i c_i u_i v_i^T (independent of each pair's common sign)."""
+    u, s, vh = fnp.linalg.svd(a, full_matrices=False)
+    c = np.arange(1.0, s.shape[-1] + 1)
+    return s, u * u, vh * vh, fnp.matmul(u * c, vh)
+
+
+def qr_loss(a):
+    """Q and R with R's diagonal made positive (the unique QR; the sign is locally constant)."""
+    q, r = fnp.linalg.qr(a)
+    d = fnp.sign(fnp.diagonal(r, axis1=-2, axis2=-1))
+    return q * d[..., None, :], r * d[..., :, None]

@@ -8,12 +8,22 @@ import sys
 
 import numpy as np
 import pytest
-from _numerics import check_jvp, check_second_order, check_vjp, distinct_values, well_conditioned
+from _numerics import (
+    check_jvp,
+    check_second_order,
+    check_vjp,
+    distinct_sv,
+    distinct_values,
+    sym,
+    symmetric,
+    well_conditioned,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import funcgrad as fg
+import funcgrad.numpy as fnp
 from funcgrad.core.primitive import Primitive, registry
 from funcgrad.numpy._indexing import index_update, parse_index
 from funcgrad.primitives import elementwise as E
@@ -385,6 +395,48 @@ def test_every_core_differentiable_primitive_has_a_gradient_test():
 
 def test_cases_name_real_primitives():
     assert set(CASES) <= set(registry)
+
+
+# eigh, svd, qr: matrices with well-separated spectra, through functions of the outputs that do
+# not depend on the arbitrary signs of eigen- and singular vectors
+@case("eigh")
+def _eigh_case(data, rng):
+    a = symmetric(rng, data.draw(st.integers(1, 3)), data.draw(st.sampled_from([(), (2,)])))
+
+    def f(x):
+        w, v = L.eigh_p.bind(sym(x), uplo="L")
+        return w, v * v
+    return f, [a]
+
+
+@case("svd")
+def _svd_case(data, rng):
+    m, n = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
+    a = distinct_sv(rng, m, n, data.draw(st.sampled_from([(), (2,)])))
+    compute_uv = data.draw(st.booleans())
+
+    def f(x):
+        outs = L.svd_p.bind(x, full_matrices=False, compute_uv=compute_uv)
+        if not compute_uv:
+            return outs[0]
+        u, s, vh = outs
+        return u * u, s, vh * vh, L.mm(u * s[..., None, :], vh)
+    return f, [a]
+
+
+@case("qr")
+def _qr_case(data, rng):
+    n = data.draw(st.integers(1, 3))
+    m = n + data.draw(st.integers(0, 2))
+    a = distinct_sv(rng, m, n, data.draw(st.sampled_from([(), (2,)])))
+    mode = data.draw(st.sampled_from(["reduced", "r"]))
+
+    def f(x):
+        outs = L.qr_p.bind(x, mode=mode)
+        r = outs[-1]
+        d = fnp.sign(fnp.diagonal(r, axis1=-2, axis2=-1))
+        return (r * d[..., :, None],) if mode == "r" else (outs[0] * d[..., None, :], r * d[..., :, None])
+    return f, [a]
 
 
 def _draw_case(name, data):

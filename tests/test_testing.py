@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _numerics import distinct_sv, eigh_loss, qr_loss, svd_loss, symmetric
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -108,6 +109,13 @@ CASES = {
     "slogdet": (fnp.linalg.slogdet, (well_conditioned(),)),
     "cholesky": (lambda a: fnp.linalg.cholesky(sym(a)), (well_conditioned() @ well_conditioned().T,)),
 }
+
+_rng0 = np.random.default_rng(7)
+CASES.update({
+    "eigh": (eigh_loss, (symmetric(_rng0, 3),)),
+    "svd": (svd_loss, (distinct_sv(_rng0, 3, 2),)),
+    "qr": (qr_loss, (distinct_sv(_rng0, 3, 2),)),
+})
 
 
 def differentiable_core_primitives():

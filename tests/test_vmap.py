@@ -7,6 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
+from _numerics import distinct_sv, symmetric
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -291,6 +292,21 @@ def stack_out(results, out_axes):
     return fg.tree_util.tree_map(stack, *results)
 
 
+def _vmap_case(name, gen, **params):
+    def case(data):
+        shape = data.draw(st.sampled_from([(2, 2), (3, 3), (3, 2), (2, 3)]))
+        if name == "eigh":
+            shape = (shape[0], shape[0])
+        return Case(bind(name, **params), lambda rng: [gen(rng, *shape)])
+    return case
+
+
+CASES.update(
+    eigh=_vmap_case("eigh", lambda rng, n, _: symmetric(rng, n), uplo="L"),
+    svd=_vmap_case("svd", distinct_sv, full_matrices=False, compute_uv=True),
+    qr=_vmap_case("qr", distinct_sv, mode="reduced"))
+
+
 def check_against_loop(case, data, rng, batched=None):
     size = data.draw(st.integers(1, 3))
     examples = [case.make(rng) for _ in range(size)]
@@ -309,7 +325,7 @@ def check_against_loop(case, data, rng, batched=None):
         in_axes.append(ax)
     per_example = [case.fun(*[ex[i] if b else examples[0][i] for i, b in enumerate(batched)])
                    for ex in examples]
-    out_nd = np.ndim(fg.tree_util.tree_leaves(per_example[0])[0]) + 1
+    out_nd = min(np.ndim(leaf) for leaf in fg.tree_util.tree_leaves(per_example[0])) + 1  # fits every output
     out_axes = data.draw(st.integers(-out_nd, out_nd - 1))
     got = fg.vmap(case.fun, in_axes=tuple(in_axes), out_axes=out_axes)(*args)
     want = stack_out(per_example, out_axes)

@@ -352,3 +352,283 @@ def cholesky(x):
 
 
 __all__ = ["cholesky", "det", "dot_general", "inv", "mT", "mm", "reduce_sum", "slogdet", "solve"]
+
+
+# -- eigh, svd, qr: decompositions with several outputs --------------------------------------------
+# Their rules are the standard ones (JAX's): eigh and the thin SVD divide by gaps between
+# eigenvalues / singular values, so derivatives where two coincide are not defined (Inf/NaN).
+def _lead(x):
+    return "".join(chr(ord("a") + i) for i in range(len(shape_of(x)) - 2))
+
+
+def _diag_part(x):
+    """The diagonal of a stack of square matrices: (..., n, n) -> (..., n)."""
+    lead = _lead(x)
+    return dot_general(x, np.eye(shape_of(x)[-1], dtype=x.dtype), f"{lead}ij,ij->{lead}i")
+
+
+def _diag_mat(v):
+    """A stack of diagonal matrices from their diagonals: (..., n) -> (..., n, n)."""
+    n = shape_of(v)[-1]
+    return mul(reshape(v, shape_of(v) + (1,)), np.eye(n, dtype=v.dtype))
+
+
+def _row(v):
+    return reshape(v, shape_of(v)[:-1] + (1, shape_of(v)[-1]))
+
+
+def _col(v):
+    return reshape(v, shape_of(v) + (1,))
+
+
+def _gap_inverse(d):
+    """``1 / d`` off the diagonal and 0 on it (``d`` is 0 there), without dividing by zero
+    on the diagonal."""
+    eye = np.eye(shape_of(d)[-1], dtype=d.dtype)
+    return 1.0 / (d + eye) - eye
+
+
+def _check_float_matrix(name, x):
+    if x.ndim < 2:
+        raise ShapeError(f"linalg.{name}: expected a matrix (or a stack of them, at least 2-D), got shape "
+                         f"{x.shape}")
+    if x.dtype.kind != "f":
+        raise FuncgradValueError(f"linalg.{name}: expected a float matrix, got {x.dtype}")
+
+
+# eigh(x, uplo) -> (w, v): the eigenvalues (ascending) and eigenvectors of a symmetric matrix.
+# NumPy reads one triangle (uplo); the derivative rules take the symmetric part of the tangent
+# (or cotangent), i.e. they differentiate eigh((x + x^T) / 2), as cholesky's rules do.
+eigh_p = Primitive("eigh", multiple_results=True)
+eigh_p.impl = lambda x, *, uplo: tuple(np.linalg.eigh(x, UPLO=uplo))
+
+
+def _eigh_abstract(x, *, uplo):
+    _square_abstract("eigh")(x)
+    return [ShapedArray(x.shape[:-1], x.dtype), ShapedArray(x.shape, x.dtype)]
+
+
+def _eig_gaps(w):
+    """F with F_ij = 1 / (w_j - w_i) off the diagonal, 0 on it."""
+    return _gap_inverse(_row(w) - _col(w))
+
+
+def _eigh_jvp(primals, tangents, *, uplo):
+    a, = primals
+    w, v = eigh(a, uplo)
+    t = tangents[0]
+    t = 0.5 * (t + mT(t))
+    m = mm(mm(mT(v), t), v)
+    return [w, v], [_diag_part(m), mm(v, mul(_eig_gaps(w), m))]
+
+
+def _eigh_vjp(cts, ans, primals, needs, *, uplo):
+    gw, gv = cts
+    w, v = ans
+    inner = None if gw is None else _diag_mat(gw)
+    if gv is not None:
+        x = mul(_eig_gaps(w), mm(mT(v), gv))
+        inner = x if inner is None else inner + x
+    if inner is None:
+        return [None]
+    ga = mm(mm(v, inner), mT(v))
+    return [0.5 * (ga + mT(ga))]
+
+
+eigh_p.abstract_eval = _eigh_abstract
+eigh_p.jvp = _eigh_jvp
+eigh_p.vjp = _eigh_vjp
+eigh_p.batch = _batch_leading(eigh_p)
+
+
+# svd(x, full_matrices, compute_uv) -> (u, s, vh), or (s,) without compute_uv
+svd_p = Primitive("svd", multiple_results=True)
+
+
+def _svd_impl(x, *, full_matrices, compute_uv):
+    if not compute_uv:
+        return (np.linalg.svd(x, compute_uv=False),)
+    return tuple(np.linalg.svd(x, full_matrices=full_matrices, compute_uv=True))
+
+
+def _svd_abstract(x, *, full_matrices, compute_uv):
+    _check_float_matrix("svd", x)
+    m, n = x.shape[-2:]
+    k, lead = min(m, n), tuple(x.shape[:-2])
+    s = ShapedArray(lead + (k,), x.dtype)
+    if not compute_uv:
+        return [s]
+    cu, rv = (m, n) if full_matrices else (k, k)
+    return [ShapedArray(lead + (m, cu), x.dtype), s, ShapedArray(lead + (rv, n), x.dtype)]
+
+
+def _svd_full_check(shape, full_matrices, compute_uv):
+    m, n = shape[-2:]
+    if compute_uv and full_matrices and m != n:
+        raise FuncgradValueError(
+            f"linalg.svd: the derivative of svd(full_matrices=True) of a non-square matrix (shape "
+            f"{tuple(shape)}) is not defined (the extra singular vectors are not unique); use "
+            "full_matrices=False, or compute_uv=False for the singular values alone")
+
+
+def _svd_gaps(s):
+    """F with F_ij = 1 / (s_j^2 - s_i^2) off the diagonal, 0 on it."""
+    sr, sc = _row(s), _col(s)
+    return _gap_inverse((sr + sc) * (sr - sc))
+
+
+def _svd_jvp(primals, tangents, *, full_matrices, compute_uv):
+    a, = primals
+    da = tangents[0]
+    _svd_full_check(shape_of(a), full_matrices, compute_uv)
+    u, s, vh = svd(a, full_matrices=False)
+    v = mT(vh)
+    ds_mat = mm(mm(mT(u), da), v)
+    ds = _diag_part(ds_mat)
+    if not compute_uv:
+        return [s], [ds]
+    m, n = shape_of(a)[-2:]
+    sr, sc = _row(s), _col(s)
+    f = _svd_gaps(s)
+    dss = mul(ds_mat, sr)  # dS diag(s)
+    sds = mul(sc, ds_mat)  # diag(s) dS
+    du = mm(u, mul(f, dss + mT(dss)))
+    dv = mm(v, mul(f, sds + mT(sds)))
+    if m > n:
+        dav = mm(da, v)
+        du = du + (dav - mm(u, mm(mT(u), dav))) / sr
+    if n > m:
+        dau = mm(mT(da), u)
+        dv = dv + (dau - mm(v, mm(vh, dau))) / sr
+    return [u, s, vh], [du, ds, mT(dv)]
+
+
+def _svd_vjp(cts, ans, primals, needs, *, full_matrices, compute_uv):
+    a, = primals
+    _svd_full_check(shape_of(a), full_matrices, compute_uv)
+    if compute_uv:
+        gu, gs, gvh = cts
+        u, s, vh = ans
+    else:
+        (gs,), gu, gvh = cts, None, None
+        u, s, vh = svd(a, full_matrices=False)
+    m, n = shape_of(a)[-2:]
+    sr, sc = _row(s), _col(s)
+    inner = None if gs is None else _diag_mat(gs)
+    if gu is not None or gvh is not None:
+        f = _svd_gaps(s)
+    if gu is not None:
+        h = mul(f, mm(mT(u), gu))
+        x = mul(h + mT(h), sr)
+        inner = x if inner is None else inner + x
+    if gvh is not None:
+        gv = mT(gvh)
+        h = mul(f, mm(vh, gv))
+        x = mul(sc, h + mT(h))
+        inner = x if inner is None else inner + x
+    ga = None if inner is None else mm(mm(u, inner), vh)
+    if gu is not None and m > n:
+        x = mm((gu - mm(u, mm(mT(u), gu))) / sr, vh)
+        ga = x if ga is None else ga + x
+    if gvh is not None and n > m:
+        x = mm(u, mT((gv - mm(mT(vh), mm(vh, gv))) / sr))
+        ga = x if ga is None else ga + x
+    return [ga]
+
+
+svd_p.impl = _svd_impl
+svd_p.abstract_eval = _svd_abstract
+svd_p.jvp = _svd_jvp
+svd_p.vjp = _svd_vjp
+svd_p.batch = _batch_leading(svd_p)
+
+
+# qr(x, mode) -> (q, r) for mode 'reduced' or 'complete', (r,) for mode 'r'
+qr_p = Primitive("qr", multiple_results=True)
+
+
+def _qr_impl(x, *, mode):
+    if mode == "r":
+        return (np.linalg.qr(x, mode="r"),)
+    return tuple(np.linalg.qr(x, mode=mode))
+
+
+def _qr_abstract(x, *, mode):
+    _check_float_matrix("qr", x)
+    m, n = x.shape[-2:]
+    k, lead = min(m, n), tuple(x.shape[:-2])
+    rows = m if mode == "complete" else k
+    r = ShapedArray(lead + (rows, n), x.dtype)
+    return [r] if mode == "r" else [ShapedArray(lead + (m, rows), x.dtype), r]
+
+
+def _qr_check(shape, mode):
+    m, n = shape[-2:]
+    if m < n or (mode == "complete" and m != n):
+        raise FuncgradValueError(
+            f"linalg.qr: derivatives are defined for matrices with at least as many rows as columns "
+            f"(mode 'reduced' or 'r'; 'complete' only for square ones), got shape {tuple(shape)} and "
+            f"mode {mode!r}")
+
+
+def _strict_lower(x):
+    n = shape_of(x)[-1]
+    return mul(x, np.tril(np.ones((n, n), dtype=x.dtype), -1))
+
+
+def _qr_jvp(primals, tangents, *, mode):
+    a, = primals
+    da = tangents[0]
+    _qr_check(shape_of(a), mode)
+    q, r = qr(a, "reduced")
+    c = mm(da, inv(r))  # dA R^-1
+    mq = mm(mT(q), c)
+    low = _strict_lower(mq)
+    do = low - mT(low)  # Q^T dQ, skew-symmetric
+    dq = mm(q, do - mq) + c
+    dr = mm(mq - do, r)
+    return ([r], [dr]) if mode == "r" else ([q, r], [dq, dr])
+
+
+def _qr_vjp(cts, ans, primals, needs, *, mode):
+    a, = primals
+    _qr_check(shape_of(a), mode)
+    if mode == "r":
+        (gr,), gq = cts, None
+        q, r = qr(a, "reduced")
+    else:
+        gq, gr = cts
+        q, r = ans
+    if gq is None and gr is None:
+        return [None]
+    b = None if gq is None else mm(mT(q), gq)
+    if gr is not None:
+        b = neg(mm(gr, mT(r))) if b is None else b - mm(gr, mT(r))
+    x = mm(q, _strict_lower(b - mT(b)) - b)
+    if gq is not None:
+        x = x + gq
+    return [mm(x, mT(inv(r)))]
+
+
+qr_p.impl = _qr_impl
+qr_p.abstract_eval = _qr_abstract
+qr_p.jvp = _qr_jvp
+qr_p.vjp = _qr_vjp
+qr_p.batch = _batch_leading(qr_p)
+
+
+def eigh(x, uplo="L"):
+    """Eigenvalues (ascending) and eigenvectors of a symmetric matrix (stack): ``[w, v]``.
+    Derivatives at repeated eigenvalues are not defined (Inf/NaN)."""
+    return eigh_p.bind(x, uplo=uplo)
+
+
+def svd(x, full_matrices=True, compute_uv=True):
+    """``[u, s, vh]`` (``[s]`` without ``compute_uv``). Derivatives at repeated (or, for
+    non-square matrices, zero) singular values are not defined (Inf/NaN)."""
+    return svd_p.bind(x, full_matrices=bool(full_matrices), compute_uv=bool(compute_uv))
+
+
+def qr(x, mode="reduced"):
+    """``[q, r]`` (mode 'reduced' or 'complete') or ``[r]`` (mode 'r')."""
+    return qr_p.bind(x, mode=mode)

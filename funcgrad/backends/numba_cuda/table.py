@@ -45,7 +45,8 @@ TABLE: dict = {
     **{p: Rule("glue") for p in (
         reductions.argmax_p, reductions.argmin_p, reductions.cumsum_p, reductions.cumprod_p, structural.argsort_p,
         structural.index_add_p, structural.index_set_p, linalg.inv_p, linalg.solve_p, linalg.det_p,
-        linalg.slogdet_p, linalg.cholesky_p, conv.conv2d_p, conv.conv2d_input_grad_p, conv.conv2d_kernel_grad_p,
+        linalg.slogdet_p, linalg.cholesky_p, linalg.eigh_p, linalg.svd_p, linalg.qr_p,
+        conv.conv2d_p, conv.conv2d_input_grad_p, conv.conv2d_kernel_grad_p,
         cf.scan_p, cf.while_p, cf.cond_p, debug.debug_print_p, debug.debug_cotangent_p)},
 }
 
