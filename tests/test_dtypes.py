@@ -11,6 +11,7 @@ from test_numpy_api import CASES, DIFF, resolve
 
 import funcgrad as fg
 import funcgrad.numpy as fnp
+from funcgrad.errors import FuncgradTypeError
 from funcgrad.tree_util import tree_flatten, tree_map
 
 
@@ -168,3 +169,10 @@ def test_copysign_keeps_float32():
         out = f(x, y)
         assert out.dtype == np.float32
         np.testing.assert_array_equal(out, np.copysign(x, y))
+
+
+@pytest.mark.parametrize("fn", [fnp.sin, fnp.exp, fnp.sqrt, fg.jit(fnp.tanh), lambda z: fnp.arctan2(z, 1.0)],
+                         ids=["sin", "exp", "sqrt", "jit-tanh", "arctan2"])
+def test_a_complex_operand_is_refused_not_cast_to_real(fn):
+    with pytest.raises(FuncgradTypeError, match="does not support dtype complex128"):
+        fn(np.ones(2) + 1j)

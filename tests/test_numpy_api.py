@@ -14,6 +14,8 @@ from hypothesis.extra import numpy as hnp
 import funcgrad as fg
 import funcgrad.numpy as fnp
 import funcgrad.scipy.special as fsp
+from funcgrad.errors import FuncgradValueError
+from funcgrad.testing import check_grads
 from funcgrad.tree_util import tree_flatten
 
 
@@ -736,3 +738,24 @@ def test_second_derivatives_match_finite_differences(name, data):
     f, inputs, rng = _differentiable_call(name, data)
     if inputs:
         check_second_order(f, inputs, rng)
+
+
+@pytest.mark.parametrize("args", [
+    lambda A, B, X, C: (A, [0, 1], B, [1, 2], [0, 2]),
+    lambda A, B, X, C: (A, [0, 1], B, [1, 2]),
+    lambda A, B, X, C: (X, [Ellipsis, 1], C, [1, 2], [Ellipsis, 2]),
+    lambda A, B, X, C: (A, [1, 0], [0, 1]),
+    lambda A, B, X, C: (A, [0, 1], A, [0, 1], []),
+], ids=["explicit", "implicit", "ellipsis", "transpose", "full"])
+def test_einsum_interleaved_sublist_form(args):
+    rng = np.random.default_rng(0)
+    A, B, X, C = (rng.normal(size=s) for s in ((2, 3), (3, 4), (2, 3, 4), (4, 5)))
+    a = args(A, B, X, C)
+    np.testing.assert_allclose(fnp.einsum(*a), np.einsum(*a), rtol=1e-12)
+    np.testing.assert_allclose(fg.jit(lambda x: fnp.einsum(x, *a[1:]))(a[0]), np.einsum(*a), rtol=1e-12)
+    check_grads(lambda x: fnp.einsum(x, *a[1:]), (a[0],), order=2)
+
+
+def test_einsum_sublist_with_a_bad_index_is_a_clear_error():
+    with pytest.raises(FuncgradValueError, match="sublist holds ints"):
+        fnp.einsum(np.ones((2, 2)), [0, "x"])

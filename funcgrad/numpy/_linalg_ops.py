@@ -200,8 +200,39 @@ def _broadcast_sizes(items):
     return [(P.broadcast_to(x, tuple(sizes.get(c, d) for c, d in zip(s, shape_of(x)))), s) for x, s in items]
 
 
+_LETTERS = string.ascii_letters  # sublist index i is letter i (NumPy allows 52)
+
+
+def _sublist_text(sub):
+    """One operand's sublist (ints, ``...``) as subscript letters."""
+    out = []
+    for i in sub:
+        if i is Ellipsis:
+            out.append("...")
+        elif isinstance(i, (int, np.integer)) and not isinstance(i, bool) and 0 <= i < len(_LETTERS):
+            out.append(_LETTERS[int(i)])
+        else:
+            raise FuncgradValueError(at_user_line(
+                f"einsum: a sublist holds ints in 0..{len(_LETTERS) - 1} and Ellipsis, got {i!r}"))
+    return "".join(out)
+
+
+def _from_sublists(args):
+    """``einsum(A, [0, 1], B, [1, 2], [0, 2])`` (NumPy's interleaved form) as
+    ``("ab,bc->ac", [A, B])``."""
+    operands, subs = list(args[0::2]), [_sublist_text(s) for s in args[1::2]]
+    out = None
+    if len(args) % 2:  # a trailing output sublist
+        operands, out = operands[:-1], _sublist_text(args[-1])
+    text = ",".join(subs[:len(operands)])
+    return (text if out is None else f"{text}->{out}"), operands
+
+
 def einsum(subscripts, *operands, optimize=None):
-    """``numpy.einsum`` (explicit or implicit output, ``...``), contracted pairwise."""
+    """``numpy.einsum``: subscripts (explicit or implicit output, ``...``) or the interleaved
+    operand/sublist form ``einsum(A, [0, 1], B, [1, 2], [0, 2])``; contracted pairwise."""
+    if not isinstance(subscripts, str):
+        subscripts, operands = _from_sublists((subscripts, *operands))
     ops = [asarray_arg(o) for o in operands]
     ops = promote(*ops) if len(ops) > 1 else [np.asarray(ops[0]) if not hasattr(ops[0], "shape") else ops[0]]
     specs, out = _einsum_parse(subscripts, ops)

@@ -121,6 +121,8 @@ def promote_float(*args):
             return pair
     args = [asarray_arg(a) for a in args]
     dt = result_type(*args)
+    if dt.kind not in "biuf":  # complex: refused, not cast to real (which would drop the imaginary part)
+        check_supported(dt, "an operand")
     if dt.kind != "f":
         dt = np.dtype(np.float64)
     return [cast(a, dt) for a in args]
