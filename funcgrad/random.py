@@ -34,11 +34,19 @@ from .primitives.elementwise import threefry2x32_p
 __all__ = [
     "PRNGKey",
     "bernoulli",
+    "beta",
     "bits",
     "categorical",
+    "choice",
+    "dirichlet",
+    "exponential",
     "fold_in",
+    "gamma",
     "gumbel",
     "key",
+    "key_data",
+    "laplace",
+    "multivariate_normal",
     "normal",
     "permutation",
     "randint",
@@ -165,6 +173,16 @@ def key(seed) -> np.ndarray:
 
 
 PRNGKey = key
+
+
+def key_data(k):
+    """The uint32 words of a key (funcgrad keys already are these words): an array of shape (2,).
+
+    >>> key_data(key(42))
+    array([ 0, 42], dtype=uint32)
+    """
+    _check_key(k, "key_data")
+    return k if isinstance(k, Tracer) else np.asarray(k)
 
 
 def split(k, num: int = 2):
@@ -453,3 +471,240 @@ def _shuffle(k, x):
         k, sub = split(k)
         x = fnp.take(x, fnp.argsort(_bits32(sub, (n,))), axis=0)
     return x
+
+
+# -- more continuous distributions ------------------------------------------------------------------
+def exponential(k, shape=(), dtype=None):
+    """Standard exponential samples ``-log(1 - u)`` (rate 1; float32 unless ``dtype`` says otherwise).
+
+    >>> e = exponential(key(0), (1000,))
+    >>> bool(e.min() >= 0.0)
+    True
+    """
+    _check_key(k, "exponential")
+    dt = _float_dtype(dtype, "exponential")
+    shape = _check_shape(shape, "exponential")
+    u = _uniform(k, shape, dt, np.asarray(0.0, dt), np.asarray(1.0, dt))
+    return -fnp.log1p(-u)
+
+
+def laplace(k, shape=(), dtype=None):
+    """Standard Laplace samples (density ``exp(-|x|) / 2``), by inversion of a uniform on (-1, 1).
+
+    >>> x = laplace(key(0), (1000,))
+    >>> x.shape
+    (1000,)
+    """
+    _check_key(k, "laplace")
+    dt = _float_dtype(dtype, "laplace")
+    shape = _check_shape(shape, "laplace")
+    lo = np.nextafter(np.asarray(-1.0, dt), np.asarray(0.0, dt))
+    u = _uniform(k, shape, dt, lo, np.asarray(1.0, dt))
+    return -fnp.sign(u) * fnp.log1p(-fnp.abs(u))
+
+
+def gamma(k, a, shape=None, dtype=None):
+    """Gamma samples of shape parameter ``a`` (scale 1), by Marsaglia and Tsang's method.
+
+    All elements are drawn together: each round of a ``lax.while_loop`` draws fresh normals and
+    uniforms from ``fold_in(k, round)`` and keeps them for the elements not yet accepted, until
+    every element is. For ``a < 1`` a ``gamma(a + 1)`` draw is multiplied by ``u ** (1 / a)``.
+    Works eagerly and under ``jit`` and ``vmap``; it is not differentiable with respect to ``a``
+    (no implicit reparameterisation gradient). A concrete ``a <= 0`` is an error; a traced one
+    gives NaN.
+
+    >>> g = gamma(key(0), 2.0, (1000,))
+    >>> bool(g.min() > 0.0)
+    True
+    """
+    _check_key(k, "gamma")
+    dt = _float_dtype(dtype, "gamma")
+    a = _positive(a, dt, "gamma", "a")
+    shape = _shape_or_broadcast(shape, "gamma", a)
+    return _gamma(k, fnp.broadcast_to(a, shape), shape, dt)
+
+
+def _positive(v, dt, op, name):
+    v = fnp.asarray(v, dt)
+    if not isinstance(v, Tracer) and not bool(np.all(np.asarray(v) > 0)):
+        raise FuncgradValueError(at_user_line(
+            f"random.{op}: {name} must be positive, got {name} with minimum {np.asarray(v).min()!r}"
+            if np.asarray(v).size else f"random.{op}: {name} must be positive"))
+    return v
+
+
+def _gamma(k, a, shape, dt):
+    k_loop, k_boost = split(k)
+    boost = a < 1
+    ap = fnp.where(boost, a + 1, a)
+    d = ap - dt.type(1.0 / 3.0)
+    c = dt.type(1.0) / fnp.sqrt(dt.type(9.0) * fnp.where(ap > 0, d, dt.type(1.0)))
+    # a NaN, non-positive or infinite parameter is settled at once (NaN, NaN, inf)
+    valid = (ap > 0) & (ap < dt.type(np.inf))
+    x0 = fnp.where(ap > 0, fnp.where(valid, dt.type(0.0), ap), dt.type(np.nan))
+    zero, one = np.asarray(0.0, dt), np.asarray(1.0, dt)
+
+    def cond(state):
+        i, _, done = state
+        return fnp.logical_and(i < 10000, fnp.any(fnp.logical_not(done)))
+
+    def body(state):
+        i, x, done = state
+        k1, k2 = split(fold_in(k_loop, i))
+        z = normal(k1, shape, dt)
+        u = _uniform(k2, shape, dt, zero, one)
+        v = (one + c * z) ** 3
+        pos = v > 0
+        logv = fnp.log(fnp.where(pos, v, one))
+        ok = pos & (fnp.log(u) < dt.type(0.5) * z * z + d - d * v + d * logv)
+        new = fnp.logical_and(fnp.logical_not(done), ok)
+        return i + 1, fnp.where(new, d * v, x), fnp.logical_or(done, new)
+
+    init = (np.asarray(0, np.int32), fnp.broadcast_to(x0, shape), fnp.logical_not(fnp.broadcast_to(valid, shape)))
+    _, x, _ = _while_loop(cond, body, init)
+    u = _uniform(k_boost, shape, dt, np.asarray(np.finfo(dt).tiny, dt), one)
+    scale = fnp.exp(fnp.log(u) / fnp.where(boost, a, one))
+    return fnp.where(boost, x * scale, x)
+
+
+def _while_loop(cond, body, init):
+    from .lax import while_loop
+
+    return while_loop(cond, body, init)
+
+
+def beta(k, a, b, shape=None, dtype=None):
+    """Beta(a, b) samples, as ``x / (x + y)`` of gamma draws ``x ~ Gamma(a)``, ``y ~ Gamma(b)``.
+
+    Not differentiable with respect to ``a`` or ``b``.
+
+    >>> x = beta(key(0), 2.0, 3.0, (1000,))
+    >>> bool(x.min() >= 0.0 and x.max() <= 1.0)
+    True
+    """
+    _check_key(k, "beta")
+    dt = _float_dtype(dtype, "beta")
+    a, b = _positive(a, dt, "beta", "a"), _positive(b, dt, "beta", "b")
+    shape = _shape_or_broadcast(shape, "beta", a, b)
+    ka, kb = split(k)
+    x = _gamma(ka, fnp.broadcast_to(a, shape), shape, dt)
+    y = _gamma(kb, fnp.broadcast_to(b, shape), shape, dt)
+    return x / (x + y)
+
+
+def dirichlet(k, alpha, shape=None, dtype=None):
+    """Dirichlet samples of concentration ``alpha`` (last axis: the categories), normalised gamma
+    draws; the result has shape ``shape + alpha.shape[-1:]``. Not differentiable in ``alpha``.
+
+    >>> x = dirichlet(key(0), np.array([1.0, 2.0, 3.0]), (4,))
+    >>> x.shape
+    (4, 3)
+    """
+    _check_key(k, "dirichlet")
+    dt = _float_dtype(dtype, "dirichlet")
+    alpha = _positive(alpha, dt, "dirichlet", "alpha")
+    if alpha.ndim < 1:
+        raise FuncgradValueError(at_user_line(
+            f"random.dirichlet: alpha must have at least one axis (the categories), got {_describe(alpha)}"))
+    batch = tuple(alpha.shape[:-1])
+    shape = batch if shape is None else _check_shape(shape, "dirichlet")
+    if not _broadcasts_to(batch, shape):
+        raise FuncgradValueError(at_user_line(
+            f"random.dirichlet: alpha's batch shape {batch} does not broadcast to shape {shape}"))
+    full = tuple(shape) + tuple(alpha.shape[-1:])
+    g = _gamma(k, fnp.broadcast_to(alpha, full), full, dt)
+    return g / fnp.sum(g, axis=-1, keepdims=True)
+
+
+def multivariate_normal(k, mean, cov, shape=None, dtype=None, method="cholesky"):
+    """Multivariate normal samples ``mean + L z`` with ``L = cholesky(cov)`` and ``z`` standard
+    normal; ``mean`` has shape ``(..., n)``, ``cov`` ``(..., n, n)``; the result
+    ``shape + (n,)`` (``shape`` defaults to the broadcast batch shape of ``mean`` and ``cov``).
+
+    >>> x = multivariate_normal(key(0), np.zeros(2), np.eye(2), (5,))
+    >>> x.shape
+    (5, 2)
+    """
+    _check_key(k, "multivariate_normal")
+    if method != "cholesky":
+        raise FuncgradValueError(at_user_line(
+            f"random.multivariate_normal: only method='cholesky' is supported, got {method!r}"))
+    dt = _float_dtype(dtype, "multivariate_normal")
+    mean, cov = fnp.asarray(mean, dt), fnp.asarray(cov, dt)
+    if mean.ndim < 1 or cov.ndim < 2 or tuple(cov.shape[-2:]) != (mean.shape[-1],) * 2:
+        raise FuncgradValueError(at_user_line(
+            "random.multivariate_normal: mean must have shape (..., n) and cov (..., n, n), got "
+            f"{tuple(mean.shape)} and {tuple(cov.shape)}"))
+    n = mean.shape[-1]
+    try:
+        batch = np.broadcast_shapes(tuple(mean.shape[:-1]), tuple(cov.shape[:-2]))
+    except ValueError:
+        raise FuncgradValueError(at_user_line(
+            f"random.multivariate_normal: batch shapes {tuple(mean.shape[:-1])} of mean and "
+            f"{tuple(cov.shape[:-2])} of cov do not broadcast")) from None
+    shape = batch if shape is None else _check_shape(shape, "multivariate_normal")
+    if not _broadcasts_to(batch, shape):
+        raise FuncgradValueError(at_user_line(
+            f"random.multivariate_normal: batch shape {batch} of mean and cov does not broadcast to shape {shape}"))
+    chol = fnp.linalg.cholesky(cov)
+    z = normal(k, tuple(shape) + (n,), dt)
+    return mean + fnp.matmul(chol, z[..., None])[..., 0]
+
+
+# -- sampling from a set ------------------------------------------------------------------------------
+def choice(k, a, shape=(), replace=True, p=None, axis=0):
+    """Samples from ``arange(a)`` (int ``a``) or from the entries of array ``a`` along ``axis``,
+    with or without replacement, uniformly or with probabilities ``p``.
+
+    Without replacement and without ``p`` it takes the first entries of a random permutation;
+    with ``p`` the Gumbel top-k of ``log p``. The result has shape ``shape`` for an int ``a``,
+    else ``a.shape[:axis] + shape + a.shape[axis + 1:]``.
+
+    >>> c = choice(key(0), 10, (5,), replace=False)
+    >>> len(set(c.tolist()))
+    5
+    """
+    _check_key(k, "choice")
+    shape = _check_shape(shape, "choice")
+    if isinstance(a, (bool, np.bool_)):
+        raise FuncgradTypeError(at_user_line(f"random.choice: a must be an int or an array, got {_describe(a)}"))
+    if isinstance(a, (int, np.integer)):
+        arr, n = None, int(a)
+        if n < 0:
+            raise FuncgradValueError(at_user_line(f"random.choice: a must be non-negative, got {n}"))
+    else:
+        arr = fnp.asarray(a)
+        if arr.ndim == 0:
+            raise FuncgradValueError(at_user_line(
+                "random.choice: a must be an int or an array of rank >= 1, got a scalar array"))
+        if not -arr.ndim <= axis < arr.ndim:
+            raise FuncgradValueError(at_user_line(
+                f"random.choice: axis {axis} is out of range for a of rank {arr.ndim}"))
+        axis = axis % arr.ndim
+        n = arr.shape[axis]
+    m = math.prod(shape)
+    if m > 0 and n == 0:
+        raise FuncgradValueError(at_user_line("random.choice: cannot draw from an empty set (a has no entries)"))
+    if not replace and m > n:
+        raise FuncgradValueError(at_user_line(
+            f"random.choice: cannot take {m} samples (shape {shape}) without replacement from {n} entries; "
+            "pass replace=True or a smaller shape"))
+    if p is not None:
+        p = fnp.asarray(p)
+        if np.dtype(p.dtype).kind != "f":
+            p = fnp.asarray(p, np.float32)
+        if tuple(p.shape) != (n,):
+            raise FuncgradValueError(at_user_line(
+                f"random.choice: p must have shape ({n},) (one probability per entry), got {tuple(p.shape)}"))
+    if p is None and replace:
+        idx = fnp.asarray(randint(k, shape, 0, n, dtype=np.int64), np.int64)
+    elif p is None:
+        idx = fnp.reshape(_shuffle(k, np.arange(n))[:m], shape)
+    elif replace:
+        idx = categorical(k, fnp.log(p), shape=shape)
+    else:
+        g = _gumbel(k, (n,), np.dtype(p.dtype)) + fnp.log(p)
+        idx = fnp.reshape(fnp.argsort(-g)[:m], shape)
+    if arr is None:
+        return idx
+    return fnp.take(arr, idx, axis=axis)

@@ -13,7 +13,7 @@ from . import _reductions as R
 from . import _shape as S
 from . import _ufuncs as U
 from ._array import wrap
-from ._indexing import getitem
+from ._indexing import getitem, index_update
 from ._linalg_ops import matmul
 from ._util import (
     asarray_arg,
@@ -31,7 +31,10 @@ from ._util import (
 __all__ = [
     "allclose",
     "append",
+    "argwhere",
     "average",
+    "bincount",
+    "c_",
     "convolve",
     "corrcoef",
     "correlate",
@@ -39,11 +42,14 @@ __all__ = [
     "cov",
     "cross",
     "degrees",
+    "digitize",
     "divmod",
     "dsplit",
     "dstack",
     "ediff1d",
+    "flatnonzero",
     "geomspace",
+    "gradient",
     "hsplit",
     "interp",
     "isin",
@@ -56,16 +62,21 @@ __all__ = [
     "nanmean",
     "nanmin",
     "nansum",
+    "nonzero",
+    "partition",
     "percentile",
     "polyval",
     "quantile",
+    "r_",
     "radians",
     "rollaxis",
     "rot90",
     "row_stack",
+    "searchsorted",
     "trapezoid",
     "tril_indices",
     "triu_indices",
+    "unique",
     "vander",
     "vsplit",
 ]
@@ -634,3 +645,364 @@ def triu_indices(n, k=0, m=None):
 def tril_indices(n, k=0, m=None):
     """``numpy.tril_indices``: concrete index arrays."""
     return np.tril_indices(n, k, m)
+
+
+# -- index functions: nonzero, unique, searchsorted, bincount, gradient, r_/c_ -----------------------
+
+def _needs_concrete(name, kw, x):
+    from ..errors import ConcretizationError
+
+    shape = "x".join(str(d) for d in shape_of(x))
+    return ConcretizationError(at_user_line(
+        f"{name}: the size of its result depends on the values of its traced argument "
+        f"({dtype_of(x)}[{shape}]); under jit/vmap pass {kw}= (a static size; the result is padded "
+        f"with fill_value or cut to that size), as in JAX, e.g. {name}(x, {kw}=n)"))
+
+
+def _any_traced(*xs):
+    return builtins.any(is_traced(x) for x in xs)
+
+
+def _first_true(mask, size):
+    """The positions of the true entries of the 1-D ``mask``, first ``size`` of them (a stable
+    argsort of ``~mask``), the count of true entries, and whether each output slot is filled."""
+    n = shape_of(mask)[0]
+    idx = S.argsort(cast(U.logical_not(mask), np.int8))
+    if size <= n:
+        idx = getitem(idx, slice(0, size))
+    else:
+        idx = S.concatenate([idx, np.zeros(size - n, dtype_of(idx))])
+    idx = cast(idx, np.intp)
+    count = R.sum(cast(mask, np.intp))
+    valid = U.less(np.arange(size), count)
+    return cast(U.where(valid, idx, np.zeros((), np.intp)), np.intp), count, valid
+
+
+def _eager_or_sized(name, a, size, np_fn):
+    """``(a, result)``: NumPy's result for a concrete ``a`` without ``size`` (else None); a
+    traced ``a`` needs ``size``, as in JAX."""
+    a = _prep(a)
+    if not is_traced(a) and size is None:
+        return a, np_fn(np.asarray(a))
+    if size is None:
+        raise _needs_concrete(name, "size", a)
+    return a, None
+
+
+def nonzero(a, *, size=None, fill_value=None):
+    """``numpy.nonzero``: a tuple of index arrays, one per dimension. Under jit/vmap ``size`` is
+    required (as in JAX); the indices are cut or padded to ``size`` with ``fill_value`` (default
+    0; a scalar or one value per dimension)."""
+    a, eager = _eager_or_sized("nonzero", a, size, np.nonzero)
+    if eager is not None:
+        return eager
+    if ndim_of(a) == 0:
+        raise FuncgradValueError("nonzero: calling nonzero on 0d arrays is not allowed; use atleast_1d")
+    size = int(size)
+    shape = shape_of(a)
+    fills = fill_value if isinstance(fill_value, (tuple, list)) else (fill_value,) * len(shape)
+    if len(fills) != len(shape):
+        raise FuncgradValueError(f"nonzero: fill_value must be a scalar or a tuple of length {len(shape)}")
+    flat, _, valid = _first_true(U.not_equal(S.ravel(a), 0), size)
+    out, stride = [], int(np.prod(shape))
+    for d, f in zip(shape, fills):
+        stride //= d
+        coord = U.remainder(U.floor_divide(flat, stride), d) if stride > 1 or len(shape) > 1 else flat
+        coord = cast(U.where(valid, coord, np.asarray(0 if f is None else f, np.intp)), np.intp)
+        out.append(coord)
+    return tuple(out)
+
+
+def flatnonzero(a, *, size=None, fill_value=None):
+    """``numpy.flatnonzero``: the indices of the nonzero entries of the flattened array (under
+    jit/vmap ``size`` is required, as in JAX)."""
+    a, eager = _eager_or_sized("flatnonzero", a, size, np.flatnonzero)
+    if eager is not None:
+        return eager
+    return nonzero(S.ravel(a), size=size, fill_value=fill_value)[0]
+
+
+def argwhere(a, *, size=None, fill_value=None):
+    """``numpy.argwhere``: the indices of the nonzero entries, one row each (under jit/vmap
+    ``size`` is required, as in JAX)."""
+    a, eager = _eager_or_sized("argwhere", a, size, np.argwhere)
+    if eager is not None:
+        return eager
+    if ndim_of(a) == 0:
+        a = S.atleast_1d(a)
+        idx = nonzero(a, size=size, fill_value=fill_value)
+        return np.zeros((int(size), 0), np.intp) if not idx else S.stack(idx, 1)[:, :0]
+    return S.stack(nonzero(a, size=size, fill_value=fill_value), 1)
+
+
+def unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None, *,
+           equal_nan=True, size=None, fill_value=None):
+    """``numpy.unique`` of the flattened array (``axis=None`` only). Under jit/vmap ``size`` is
+    required (as in JAX): the sorted unique values are cut or padded to ``size`` with
+    ``fill_value`` (default: the minimum value); indices are padded as JAX pads them and counts
+    with 0."""
+    if axis is not None:
+        raise FuncgradValueError("unique: only axis=None (the flattened array) is supported")
+    ar = _prep(ar)
+    flags = (return_index, return_inverse, return_counts)
+    if not is_traced(ar) and size is None:
+        return np.unique(np.asarray(ar), *flags, equal_nan=equal_nan)
+    if size is None:
+        raise _needs_concrete("unique", "size", ar)
+    size = int(size)
+    flat = S.ravel(ar)
+    n = shape_of(flat)[0]
+    if n == 0:
+        raise FuncgradValueError("unique: a traced empty array with size= is not supported")
+    perm = S.argsort(flat)
+    s = getitem(flat, perm)
+    diff = U.not_equal(getitem(s, slice(1, None)), getitem(s, slice(None, -1)))
+    if dtype_of(s).kind in "fc" and equal_nan:  # NaNs sort last: keep only the first one
+        both = U.logical_and(U.isnan(getitem(s, slice(1, None))), U.isnan(getitem(s, slice(None, -1))))
+        diff = U.logical_and(diff, U.logical_not(both))
+    mask = S.concatenate([np.ones(1, bool), diff])
+    ind, _, valid = _first_true(mask, size)
+    vals = getitem(s, ind)
+    if fill_value is not None:
+        vals = U.where(valid, vals, np.asarray(fill_value, dtype_of(s)))
+    if not builtins.any(flags):
+        return vals
+    ret = [vals]
+    if return_index:
+        ret.append(cast(getitem(perm, ind), np.intp))
+    if return_inverse:
+        imask = U.subtract(R.cumsum(cast(mask, np.intp)), 1)
+        inv = index_update(np.zeros(n, np.intp), perm, imask, "set")
+        ret.append(S.reshape(inv, shape_of(ar)))
+    if return_counts:
+        idx, _, _ = _first_true(mask, size + 1)
+        tail = getitem(idx, slice(1, None))
+        tail = U.where(U.not_equal(tail, 0), tail, n)
+        ret.append(S.diff(S.concatenate([getitem(idx, slice(0, 1)), tail])))
+    return tuple(ret)
+
+
+def _lt_nan_last(x, y):
+    """``x < y`` in NumPy's sort order (NaN after everything)."""
+    lt = U.less(x, y)
+    if np.result_type(dtype_of(x), dtype_of(y)).kind in "fc":
+        lt = U.logical_or(lt, U.logical_and(U.isnan(y), U.logical_not(U.isnan(x))))
+    return lt
+
+
+def searchsorted(a, v, side="left", sorter=None):
+    """``numpy.searchsorted`` into the sorted 1-D ``a``: traceable (a comparison count)."""
+    if side not in ("left", "right"):
+        raise FuncgradValueError(f"searchsorted: side must be 'left' or 'right', not {side!r}")
+    a, v = _prep(a), _prep(v)
+    if ndim_of(a) != 1:
+        raise FuncgradValueError("searchsorted: a must be 1-D")
+    if not _any_traced(a, v, sorter):
+        return np.searchsorted(np.asarray(a), np.asarray(v), side, None if sorter is None else np.asarray(sorter))
+    if sorter is not None:
+        a = S.take(a, sorter)
+    if shape_of(a)[0] == 0:
+        return np.zeros(shape_of(v), np.intp)
+    ve = S.expand_dims(v, -1)
+    if side == "left":
+        hit = _lt_nan_last(a, ve)
+    else:
+        hit = U.logical_not(_lt_nan_last(ve, a))
+    return cast(R.sum(cast(hit, np.intp), -1), np.intp)
+
+
+def digitize(x, bins, right=False):
+    """``numpy.digitize``: the bin index of each ``x`` (``bins`` increasing or decreasing)."""
+    x, bins = _prep(x), _prep(bins)
+    if ndim_of(bins) != 1:
+        raise FuncgradValueError("digitize: bins must be 1-D")
+    if not _any_traced(x, bins):
+        return np.digitize(np.asarray(x), np.asarray(bins), right)
+    n = shape_of(bins)[0]
+    side = "left" if right else "right"
+    inc = searchsorted(bins, x, side)
+    if n < 2:
+        return inc
+    dec = U.subtract(n, searchsorted(S.flip(bins, 0), x, side))
+    increasing = U.less_equal(getitem(bins, 0), getitem(bins, n - 1))
+    return cast(U.where(increasing, inc, dec), np.intp)
+
+
+def bincount(x, weights=None, minlength=0, *, length=None):
+    """``numpy.bincount`` of non-negative integers ``x``. Under jit/vmap (traced ``x``)
+    ``length`` is required (as in JAX; values outside ``[0, length)`` are dropped).
+    Differentiable in ``weights``."""
+    x = _prep(x)
+    if ndim_of(x) != 1:
+        raise FuncgradValueError("bincount: x must be 1-D")
+    if dtype_of(x).kind not in "biu":
+        raise FuncgradTypeError("bincount: x must be an array of integers")
+    if length is None:
+        if is_traced(x):
+            raise _needs_concrete("bincount", "length", x)
+        xc = np.asarray(x)
+        if xc.size and xc.min() < 0:
+            raise FuncgradValueError("bincount: x must contain only non-negative integers")
+        if weights is None or not is_traced(weights):
+            return np.bincount(xc, None if weights is None else np.asarray(weights), minlength)
+        length = builtins.max(int(minlength), int(xc.max()) + 1 if xc.size else 0)
+    length = int(length)
+    if weights is None:
+        w = np.ones(shape_of(x), np.intp)
+    else:
+        w = cast(_prep(weights), np.float64)
+        if shape_of(w) != shape_of(x):
+            raise FuncgradValueError("bincount: the weights and x must have the same length")
+    inside = U.logical_and(U.greater_equal(x, 0), U.less(x, length))
+    w = U.where(inside, w, np.zeros((), dtype_of(w)))
+    idx = U.clip(cast(x, np.intp), 0, builtins.max(length - 1, 0))
+    if length == 0:
+        return np.zeros(0, dtype_of(w))
+    return index_update(np.zeros(length, dtype_of(w)), idx, w, "add")
+
+
+def _along(a, ax, sl):
+    return getitem(a, (slice(None),) * ax + (sl,))
+
+
+def _gradient_axis(f, ax, h, edge_order):
+    n = shape_of(f)[ax]
+    if n < edge_order + 1:
+        raise FuncgradValueError("gradient: shape of the array too small to calculate a numerical gradient, "
+                                 "at least (edge_order + 1) elements are required")
+    tail = (1,) * (ndim_of(f) - ax - 1)
+    f0, f1, f2 = (_along(f, ax, slice(i, i + 1)) for i in range(3)) if n > 2 else (None,) * 3
+    if n <= 2:
+        f0, f1 = _along(f, ax, slice(0, 1)), _along(f, ax, slice(1, 2))
+    fm1, fm2, fm3 = (_along(f, ax, slice(n - i, n - i + 1)) for i in (1, 2, 3)) if n > 2 else (None,) * 3
+    if n <= 2:
+        fm1, fm2 = f1, f0
+    uniform = ndim_of(h) == 0
+    if uniform:
+        mid = U.true_divide(U.subtract(_along(f, ax, slice(2, None)), _along(f, ax, slice(None, -2))),
+                            U.multiply(h, 2.0))
+        if edge_order == 1:
+            first = U.true_divide(U.subtract(f1, f0), h)
+            last = U.true_divide(U.subtract(fm1, fm2), h)
+        else:
+            first = U.true_divide(U.add(U.add(U.multiply(f0, -1.5), U.multiply(f1, 2.0)), U.multiply(f2, -0.5)), h)
+            last = U.true_divide(U.add(U.add(U.multiply(fm3, 0.5), U.multiply(fm2, -2.0)), U.multiply(fm1, 1.5)), h)
+    else:
+        if shape_of(h) != (n,):
+            raise FuncgradValueError("gradient: when 1d, distances must match the length of the corresponding dimension")
+        dx = S.diff(cast(h, np.promote_types(dtype_of(h), np.float64) if dtype_of(h).kind not in "fc"
+                         else dtype_of(h)))
+        col = lambda v: S.reshape(v, (-1,) + tail)
+        d1, d2 = col(getitem(dx, slice(None, -1))), col(getitem(dx, slice(1, None)))
+        a = U.negative(U.true_divide(d2, U.multiply(d1, U.add(d1, d2))))
+        b = U.true_divide(U.subtract(d2, d1), U.multiply(d1, d2))
+        c = U.true_divide(d1, U.multiply(d2, U.add(d1, d2)))
+        mid = U.add(U.add(U.multiply(a, _along(f, ax, slice(None, -2))), U.multiply(b, _along(f, ax, slice(1, -1)))),
+                    U.multiply(c, _along(f, ax, slice(2, None))))
+        if edge_order == 1:
+            first = U.true_divide(U.subtract(f1, f0), getitem(dx, 0))
+            last = U.true_divide(U.subtract(fm1, fm2), getitem(dx, n - 2))
+        else:
+            e1, e2 = getitem(dx, 0), getitem(dx, 1)
+            s = U.add(e1, e2)
+            a0 = U.negative(U.true_divide(U.add(U.multiply(e1, 2.0), e2), U.multiply(e1, s)))
+            b0 = U.true_divide(s, U.multiply(e1, e2))
+            c0 = U.negative(U.true_divide(e1, U.multiply(e2, s)))
+            first = U.add(U.add(U.multiply(a0, f0), U.multiply(b0, f1)), U.multiply(c0, f2))
+            e1, e2 = getitem(dx, n - 3), getitem(dx, n - 2)
+            s = U.add(e1, e2)
+            a1 = U.true_divide(e2, U.multiply(e1, s))
+            b1 = U.negative(U.true_divide(s, U.multiply(e1, e2)))
+            c1 = U.true_divide(U.add(U.multiply(e2, 2.0), e1), U.multiply(e2, s))
+            last = U.add(U.add(U.multiply(a1, fm3), U.multiply(b1, fm2)), U.multiply(c1, fm1))
+    parts = [first, mid, last] if n > 2 else [first, last]
+    return S.concatenate(parts, ax)
+
+
+def gradient(f, *varargs, axis=None, edge_order=1):
+    """``numpy.gradient``: central differences inside, one-sided (first or second order) at the
+    edges; spacings are scalars or 1-D coordinates. Traceable and differentiable."""
+    f = _prep(f)
+    if edge_order not in (1, 2):
+        raise FuncgradValueError("gradient: edge_order greater than 2 not supported")
+    nd = ndim_of(f)
+    if axis is None:
+        axes = tuple(range(nd))
+    else:
+        axes = normalize_axes(axis, nd, "gradient") if isinstance(axis, (tuple, list)) else \
+            (normalize_axis(axis, nd, "gradient"),)
+    if len(varargs) == 0:
+        spacings = [1.0] * len(axes)
+    elif len(varargs) == 1 and ndim_of(_prep(varargs[0])) == 0:
+        spacings = [varargs[0]] * len(axes)
+    elif len(varargs) == len(axes):
+        spacings = list(varargs)
+    else:
+        raise FuncgradTypeError("gradient: invalid number of arguments")
+    if dtype_of(f).kind not in "fc":
+        f = cast(f, np.float64)
+    outs = [_gradient_axis(f, ax, _prep(h), edge_order) for ax, h in zip(axes, spacings)]
+    outs = [o if dtype_of(o) == dtype_of(f) or dtype_of(f).kind == "c" else cast(o, dtype_of(f)) for o in outs]
+    return outs[0] if len(axes) == 1 else tuple(outs)
+
+
+def partition(a, kth, axis=-1):
+    """``numpy.partition``: returned fully sorted along ``axis`` (which satisfies NumPy's
+    contract: the ``kth`` entry in its sorted place, smaller before, larger after).
+    Differentiable."""
+    a = _prep(a)
+    if axis is None:
+        a, axis = S.ravel(a), 0
+    ax = normalize_axis(axis, ndim_of(a), "partition")
+    n = shape_of(a)[ax]
+    for k in np.atleast_1d(np.asarray(kth)).ravel():
+        if not -n <= int(k) < n:
+            raise FuncgradIndexError(f"partition: kth(={int(k)}) out of bounds ({n})")
+    return S.sort(a, ax)
+
+
+class _Concatenator:
+    """``r_`` / ``c_``: concatenation by index syntax (slices with a step, arrays, scalars)."""
+
+    def __init__(self, name, column):
+        self.name, self.column = name, column
+
+    def __repr__(self):
+        return f"funcgrad.numpy.{self.name}"
+
+    def __getitem__(self, key):
+        items = key if isinstance(key, tuple) else (key,)
+        for it in items:
+            if isinstance(it, str):
+                raise FuncgradValueError(
+                    f"{self.name}: string directives ({it!r}) are not supported; use concatenate, "
+                    "stack or column_stack with an axis")
+            if isinstance(it, slice) and _any_traced(it.start, it.stop, it.step):
+                raise FuncgradTypeError(at_user_line(
+                    f"{self.name}: slice bounds must be concrete (they decide the length)"))
+        if not builtins.any(is_traced(it) or (isinstance(it, (list, tuple)) and _any_traced(*it))
+                            for it in items):
+            return np.c_[key] if self.column else np.r_[key]
+        parts = []
+        for it in items:
+            if isinstance(it, slice):
+                parts.append(np.r_[it])
+            else:
+                parts.append(asarray_arg(it))
+        dt = np.result_type(*[p if isinstance(p, (int, float, bool, complex)) else dtype_of(p) for p in parts])
+        arrs = []
+        for p in parts:
+            p = cast(_prep(p), dt) if not isinstance(p, (int, float, bool, complex)) else np.asarray(p, dt)
+            if self.column:
+                if ndim_of(p) == 0:
+                    p = S.reshape(p, (1, 1))
+                elif ndim_of(p) == 1:
+                    p = S.expand_dims(p, 1)
+            else:
+                p = S.atleast_1d(p)
+            arrs.append(p)
+        return S.concatenate(arrs, -1 if self.column else 0)
+
+
+r_ = _Concatenator("r_", False)
+c_ = _Concatenator("c_", True)
