@@ -27,7 +27,7 @@ from ..core.primitive import Primitive
 from ..core.staging import GraphTrace, trace_to_graph
 from ..core.trace import Tracer
 from ..dtypes import is_float
-from ..primitives._graph_transforms import batch_graph, jvp_graph, reverse_of_graph, vjp_graph
+from ..primitives._graph_transforms import batch_graph, jvp_graph, reverse_of_graph
 from ..primitives._rules import move_batch_to_front, shape_of
 from ..primitives.elementwise import zeros_like_value
 
@@ -77,13 +77,6 @@ def _call_jvp(primals, tangents, *, graph, device):
     return outs[:n], [next(ts) if nz else None for nz in out_nz]
 
 
-def _call_vjp(cts, out, primals, needs, *, graph, device):
-    ct_mask = tuple(c is not None for c in cts)
-    g = vjp_graph(graph, tuple(bool(n) for n in needs), ct_mask)
-    in_cts = iter(bind_call(g, device, list(primals) + [c for c in cts if c is not None]))
-    return [next(in_cts) if n else None for n in needs]
-
-
 @lru_cache(maxsize=256)
 def _vjp_split(graph, needs):
     """The forward and backward programs of ``graph``'s reverse mode (see the module text)."""
@@ -100,19 +93,21 @@ def _vjp_split(graph, needs):
 
 
 def _call_vjp_fwd(primals, needs, *, graph, device):
-    split = _vjp_split(graph, tuple(bool(x) for x in needs))
+    """Reverse mode (the only one: ``call`` has no plain ``vjp`` rule, since graphs never hold a
+    ``call`` equation: staging inlines it)."""
+    needs = tuple(bool(x) for x in needs)
+    split = _vjp_split(graph, needs)
     n_out = len(graph.outvars)
     results = bind_call(split.known, device, list(primals))
     outs = list(results[:n_out])
     residuals = split.residuals(list(primals), results, n_out)
 
-    def backward(cts, needs):
+    def backward(cts, _needs):
         cts = [zeros_like_value(o) if c is None else c for c, o, a in zip(cts, outs, graph.out_avals)
                if is_float(a)]
         in_cts = iter(bind_call(split.unknown, device, residuals + cts))
-        return [next(in_cts) if m else None for m in split_needs]
+        return [next(in_cts) if m else None for m in needs]
 
-    split_needs = tuple(bool(x) for x in needs)
     return outs, backward
 
 
@@ -126,6 +121,5 @@ def _call_batch(args, dims, *, graph, device):
 call_p.impl = _call_impl
 call_p.abstract_eval = _call_abstract
 call_p.jvp = _call_jvp
-call_p.vjp = _call_vjp
 call_p.vjp_fwd = _call_vjp_fwd
 call_p.batch = _call_batch
